@@ -1,0 +1,38 @@
+# The two set-up commands: `make demo` (install, then run agentrag on the embedded
+# default) and `make test` (install with test extras, then run the test suite).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CACHE  ?= $(or $(AGENTRAG_CACHE_DIR),$(HOME)/.cache/agentrag)
+WHEELS := $(CACHE)/wheels
+STAMP  := $(VENV)/.agentrag-installed
+
+.PHONY: demo test install lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch is pinned to the CPU build (2.13.0) in pyproject.toml; llama-cpp-python comes
+# from the wheel cache, built once per machine by scripts/build_llama_wheel.sh.
+$(STAMP): pyproject.toml scripts/build_llama_wheel.sh | $(BIN)/python
+	scripts/build_llama_wheel.sh $(WHEELS) $(BIN)/pip
+	$(BIN)/pip install --find-links $(WHEELS) -e '.[test,dev,eval,server]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/agentrag demo
+
+# The vLLM test server lives in its own venv (it pins another torch); the script
+# creates it once per machine and converts the packaged model for it.
+test: $(STAMP)
+	scripts/setup_vllm.sh $(CACHE)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check agentrag graphs evals tests
+	$(BIN)/mypy agentrag graphs
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist

@@ -1,0 +1,91 @@
+"""Turn a prompt plus a pydantic model into a validated instance.
+
+Where the backend can constrain decoding to a JSON schema (llama.cpp grammar,
+vLLM guided decoding) it does; otherwise the schema goes into the prompt and the
+reply is parsed. Either way a bad reply gets one corrective retry that shows the
+model its own output and the validation error, then a ``ParseError`` naming the
+prompt id and showing the raw text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ValidationError
+
+from agentrag.errors import BackendError, ParseError
+from agentrag.llm.base import AgentChatModel
+from agentrag.prompts import PromptLibrary, RenderedPrompt, default_library
+
+log = logging.getLogger(__name__)
+T = TypeVar("T", bound=BaseModel)
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def extract_json(text: str) -> str:
+    """The JSON object inside a reply: fenced block, or the outermost braces."""
+    fenced = _FENCE.search(text)
+    if fenced:
+        text = fenced.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if 0 <= start < end else text.strip()
+
+
+def _call(llm: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+    try:
+        reply = llm.invoke(messages, **kwargs)
+    except ParseError:
+        raise
+    except Exception as exc:  # any backend failure becomes one typed error with the cause attached
+        if isinstance(exc, BackendError):
+            raise
+        raise BackendError(f"generator call for prompt {kwargs.get('prompt_id')!r} failed: {exc}") from exc
+    return reply.content if isinstance(reply.content, str) else str(reply.content)
+
+
+def structured(
+    llm: BaseChatModel,
+    prompt: RenderedPrompt,
+    schema: type[T],
+    *,
+    max_tokens: int | None = None,
+    prompts: PromptLibrary | None = None,
+) -> T:
+    """Ask ``llm`` for ``prompt`` and return a validated ``schema`` instance."""
+    library = prompts or default_library()
+    schema_json = schema.model_json_schema()
+    constrained = isinstance(llm, AgentChatModel) and llm.supports_json_schema
+    kwargs: dict[str, Any] = {}
+    if isinstance(llm, AgentChatModel):
+        kwargs["prompt_id"] = prompt.id
+        if constrained:
+            kwargs["json_schema"] = schema_json
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+    user = prompt.user
+    if not constrained:
+        user += "\n\n" + library.render("common/json_reply", schema=json.dumps(schema_json)).user
+    messages: list[BaseMessage] = [SystemMessage(prompt.system), HumanMessage(user)]
+
+    raw = _call(llm, messages, kwargs)
+    try:
+        return schema.model_validate_json(extract_json(raw))
+    except ValidationError as first:
+        log.warning("prompt %s: reply did not validate as %s, retrying once", prompt.id, schema.__name__)
+        retry = library.render("common/json_retry", error=_short(first), schema=json.dumps(schema_json))
+        messages += [AIMessage(raw), HumanMessage(retry.user)]
+        raw2 = _call(llm, messages, kwargs)
+        try:
+            return schema.model_validate_json(extract_json(raw2))
+        except ValidationError as second:
+            raise ParseError(prompt.id, schema.__name__, raw2, _short(second)) from second
+
+
+def _short(err: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in err.errors()[:5])
