@@ -1,0 +1,81 @@
+"""The Answerer: writes the final answer from usable evidence, citing evidence ids.
+
+The model sees evidence numbered ``[1]..[n]`` (small models copy short numbers far
+more reliably than ids) and returns the numbers it used; they are mapped back to
+evidence and memory item ids here. When there is no usable evidence on a
+retrieval route the answer is an abstention without calling the model: guessing
+from nothing is exactly the failure LoCoMo's adversarial questions test.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TypedDict
+
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field
+
+from agentrag.agents.evidence import usable
+from agentrag.deps import Deps, deps_of
+from agentrag.llm.structured import structured
+from agentrag.state import AnswerState
+from agentrag.types import Citation, Route
+
+log = logging.getLogger(__name__)
+
+ABSTAIN_TEXT = "I don't know: my memory does not hold the answer."
+_ABSTAIN = re.compile(
+    r"^\s*(i\s*do\s*n[o']?t\s*know|unknown|not\s+(mentioned|stated|in\s+(the\s+)?(passages|memory|context))|"
+    r"(the\s+)?(passages|context|memory)\s+do(es)?\s*n[o']?t\s+(say|mention|contain))",
+    re.IGNORECASE,
+)
+MAX_PASSAGE_CHARS = 700
+
+
+class CitedAnswer(BaseModel):
+    """The answerer's structured reply."""
+
+    answer: str = Field(max_length=600, description="the answer, short; 'I don't know' if not in the passages")
+    citations: list[int] = Field(default_factory=list, max_length=8, description="numbers of passages used")
+
+
+class AnswerUpdate(TypedDict):
+    """What ``answer`` writes."""
+
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+
+
+def is_abstention(text: str) -> bool:
+    """Whether an answer says the memory does not hold the answer."""
+    return not text.strip() or bool(_ABSTAIN.match(text))
+
+
+def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
+    """Answer from the active evidence, with citations; abstain when there is none."""
+    deps = deps_of(runtime)
+    route = state.get("route") or Route()
+    evidence = usable(state.get("evidence", []))
+    if route.kind != "none" and not evidence:
+        return {"answer": ABSTAIN_TEXT, "abstained": True, "citations": []}
+    passages = [
+        {"n": i, "text": e.text[:MAX_PASSAGE_CHARS]} for i, e in enumerate(evidence, start=1)
+    ]
+    note = state.get("note")
+    prompt = deps.prompts.render(
+        "answerer/cited", question=state["question"], passages=passages, note=note.text if note else ""
+    )
+    reply = structured(deps.llm, prompt, CitedAnswer, prompts=deps.prompts)
+    text = reply.answer.strip()
+    if is_abstention(text):
+        return {"answer": text or ABSTAIN_TEXT, "abstained": True, "citations": []}
+    citations = []
+    for n in dict.fromkeys(reply.citations):
+        if 1 <= n <= len(evidence):
+            e = evidence[n - 1]
+            citations.append(Citation(evidence_id=e.id, item_id=e.item_id, text=e.text))
+        else:
+            log.info("answer cited passage %d of %d; ignored", n, len(evidence))
+    return {"answer": text, "abstained": False, "citations": citations}

@@ -1,0 +1,283 @@
+"""The ``agentrag`` command: demo, ingest, ask, and the memory/bench tools.
+
+User errors print one clear red line (no traceback) and exit with status 2;
+``-v`` shows logs, ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import yaml
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agentrag.errors import AgentRagError, ConfigError
+from agentrag.settings import LLM_KINDS, Settings, load_settings
+from agentrag.types import Answer
+
+app = typer.Typer(
+    name="agentrag",
+    help="Question answering and chat over a long-lived, multi-granularity memory.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Opts:
+    data_dir: Path | None = None
+    config: Path | None = None
+    debug: bool = False
+
+
+OPTS = _Opts()
+
+
+@app.callback()
+def main(
+    data_dir: Annotated[Path | None, typer.Option(help="where memory and checkpoints live [env AGENTRAG_DATA_DIR]")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML settings file [env AGENTRAG_CONFIG]")] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="show logs")] = False,
+    debug: Annotated[bool, typer.Option(help="show tracebacks on errors")] = False,
+) -> None:
+    """Set global options."""
+    OPTS.data_dir, OPTS.config, OPTS.debug = data_dir, config, debug
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+    )
+
+
+def handle_errors(fn: F) -> F:
+    """Turn AgentRagError into a one-line message and exit status 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AgentRagError as exc:
+            if OPTS.debug:
+                raise
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_for(backend: str | None = None, base_url: str | None = None, model: str | None = None) -> Settings:
+    """Settings from file + environment, with the command line's backend choice on top."""
+    overrides: dict[str, Any] = {}
+    if OPTS.data_dir:
+        overrides["data_dir"] = OPTS.data_dir
+    base = load_settings(OPTS.config, **overrides)
+    if backend is None and base_url is None and model is None:
+        return base
+    kind = backend or base.llm.kind
+    if kind not in LLM_KINDS:
+        raise ConfigError.invalid_choice("backend", kind, LLM_KINDS)
+    llm: dict[str, Any] = {"kind": kind}
+    if kind == base.llm.kind:
+        llm = base.llm.model_dump()
+    if base_url:
+        if kind != "openai":
+            raise ConfigError("--base-url only applies to --backend openai")
+        llm["base_url"] = base_url
+    if model:
+        llm["model" if kind in ("openai", "vllm") else "model_path"] = model
+    return load_settings(OPTS.config, **overrides, llm=llm)
+
+
+@contextmanager
+def spinner(text: str) -> Iterator[None]:
+    """A spinner for steps that take a second or more."""
+    with console.status(text, spinner="dots"):
+        yield
+
+
+def progress() -> Progress:
+    """The progress bar used for ingestion and evaluation."""
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    )
+
+
+# -- ingest / ask -------------------------------------------------------------------
+@app.command()
+@handle_errors
+def ingest(
+    path: Annotated[Path, typer.Argument(help="a .txt/.md file, a .jsonl/.json of {id,title,text}, or a folder")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="tenant / user / agent to store under")],
+    batch: Annotated[int, typer.Option(help="documents per write")] = 32,
+) -> None:
+    """Add documents to memory (idempotent: re-ingesting the same files adds nothing)."""
+    from agentrag.api import AgentRAG
+    from agentrag.ingest import documents_from_path
+
+    settings = settings_for()
+    rag = AgentRAG(settings)
+    docs = list(documents_from_path(path, settings.max_input_chars))
+    added = unchanged = updated = 0
+    t0 = time.perf_counter()
+    with spinner("opening memory and loading the embedder"):
+        _ = rag.memory
+    with progress() as bar:
+        task = bar.add_task(f"ingesting {path.name}", total=len(docs))
+        for i in range(0, len(docs), batch):
+            res = rag.add(docs[i : i + batch], namespace=namespace)
+            added, unchanged, updated = added + len(res.added), unchanged + len(res.unchanged), updated + len(res.updated)
+            bar.advance(task, len(docs[i : i + batch]))
+    rag.close()
+    console.print(
+        f"{len(docs)} documents -> {added} new chunks, {updated} updated, {unchanged} unchanged "
+        f"in namespace [bold]{namespace}[/] ({time.perf_counter() - t0:.1f}s)"
+    )
+
+
+@app.command()
+@handle_errors
+def ask(
+    question: Annotated[str, typer.Argument(help="the question")],
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="whose memory to answer from")],
+    backend: Annotated[str | None, typer.Option(help=f"generator: {'|'.join(LLM_KINDS)}")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")] = None,
+    model: Annotated[str | None, typer.Option(help="served model name (openai/vllm) or GGUF path (local)")] = None,
+    script: Annotated[Path | None, typer.Option(help="YAML of prompt id -> reply, for --backend scripted")] = None,
+    stream: Annotated[bool, typer.Option(help="print answer tokens as they arrive")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print the full Answer as JSON")] = False,
+    thread_id: Annotated[str | None, typer.Option(help="checkpoint thread id (resume or inspect later)")] = None,
+) -> None:
+    """Answer a question from memory, with citations."""
+    from agentrag.api import AgentRAG
+
+    settings = settings_for(backend, base_url, model)
+    if script is not None:
+        if settings.llm.kind != "scripted":
+            raise ConfigError("--script only applies to --backend scripted")
+        replies = yaml.safe_load(script.read_text(encoding="utf-8"))
+        settings = load_settings(OPTS.config, data_dir=settings.data_dir, llm={"kind": "scripted", "replies": replies})
+    with AgentRAG(settings) as rag:
+        with spinner("loading memory and the generator"):
+            _ = rag.memory, rag.llm
+        result = _ask(rag, question, namespace, stream and not as_json, thread_id)
+    if as_json:
+        console.print_json(result.model_dump_json())
+    else:
+        show_answer(result)
+
+
+def _ask(rag: Any, question: str, namespace: str, stream: bool, thread_id: str | None) -> Answer:
+    if not stream:
+        with spinner("thinking"):
+            answer: Answer = rag.ask(question, namespace=namespace, thread_id=thread_id)
+        return answer
+    final: Answer | None = None
+    started = False
+    for event in rag.stream(question, namespace=namespace, thread_id=thread_id):
+        if event.kind == "node" and not started:
+            console.print(f"[dim]· {event.node}[/]")
+        elif event.kind == "token":
+            if not started:
+                console.print("[bold]answer:[/] ", end="")
+                started = True
+            console.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+        elif event.kind == "answer":
+            final = event.data
+    if started:
+        console.print()
+    if final is None:
+        raise AgentRagError("the answer graph ended without an answer")
+    return final
+
+
+def show_answer(a: Answer, gold: str | None = None) -> None:
+    """Print an answer, its citations and the tokens it used."""
+    style = "yellow" if a.abstained else "green"
+    console.print(f"[bold {style}]{'abstained' if a.abstained else 'answer'}:[/] {a.text}", highlight=False)
+    if gold is not None:
+        console.print(f"[dim]gold:[/] {gold}", highlight=False)
+    for c in a.citations:
+        console.print(f"  [cyan][{c.evidence_id}][/] {c.item_id}  [dim]{c.text[:90]}[/]", highlight=False)
+    u = a.usage
+    console.print(
+        f"[dim]tokens: {u.prompt_tokens} prompt + {u.completion_tokens} completion in {u.calls} calls; "
+        f"rounds {a.rounds}; thread {a.thread_id}[/]"
+    )
+
+
+# -- demo ---------------------------------------------------------------------------
+@app.command()
+@handle_errors
+def demo(
+    backend: Annotated[str | None, typer.Option(help=f"generator: {'|'.join(LLM_KINDS)} (default: local)")] = None,
+    base_url: Annotated[str | None, typer.Option(help="for --backend openai")] = None,
+    namespace: Annotated[str, typer.Option("--namespace", "-n")] = "demo",
+    limit: Annotated[int, typer.Option(help="how many demo questions to ask")] = 5,
+) -> None:
+    """Ingest a small HotpotQA excerpt (shipped with agentrag) and answer its questions."""
+    from agentrag.api import AgentRAG
+    from agentrag.ingest import Document
+
+    settings = settings_for(backend, base_url)
+    rows = [json.loads(line) for line in resources.files("agentrag.demo").joinpath("hotpotqa_demo.jsonl").read_text().splitlines()]
+    docs = {p["doc_id"]: Document(text=p["text"], source_id=p["doc_id"], title=p["title"]) for r in rows for p in r["paragraphs"]}
+    console.rule("[bold]agentrag demo")
+    console.print(
+        f"data dir: {settings.data_dir}\ngenerator: {settings.llm.kind}; memory: Chroma ({settings.chroma.kind}); "
+        f"{len(docs)} Wikipedia paragraphs from HotpotQA (CC BY-SA 4.0)"
+    )
+    with AgentRAG(settings) as rag:
+        with spinner("loading the embedder and opening memory"):
+            _ = rag.memory
+        t0 = time.perf_counter()
+        with progress() as bar:
+            task = bar.add_task("ingesting paragraphs", total=len(docs))
+            values = list(docs.values())
+            for i in range(0, len(values), 16):
+                rag.add(values[i : i + 16], namespace=namespace)
+                bar.advance(task, len(values[i : i + 16]))
+        console.print(f"memory ready in {time.perf_counter() - t0:.1f}s")
+        with spinner("loading the generator"):
+            _ = rag.llm
+        summary = Table("question", "answer", "gold", "cited", "tokens", "s")
+        for r in rows[:limit]:
+            console.rule()
+            console.print(f"[bold]Q:[/] {r['question']}", highlight=False)
+            t1 = time.perf_counter()
+            a = _ask(rag, r["question"], namespace, sys.stdout.isatty(), None)
+            show_answer(a, gold=r["answer"])
+            summary.add_row(
+                r["question"][:50], a.text[:40], r["answer"], ", ".join(c.evidence_id for c in a.citations),
+                str(a.usage.total_tokens), f"{time.perf_counter() - t1:.1f}",
+            )
+        console.rule()
+        console.print(summary)
+
+
+def _mount_subcommands() -> None:
+    try:
+        from agentrag.cli_memory import bench_app, memory_app
+    except ImportError as exc:  # the memory CLI ships with the package; this only guards a broken install
+        logging.getLogger(__name__).debug("memory commands unavailable: %s", exc)
+        return
+    app.add_typer(memory_app, name="memory", help="inspect and edit memory")
+    app.add_typer(bench_app, name="bench", help="benchmarks")
+
+
+_mount_subcommands()

@@ -1,0 +1,173 @@
+"""Normalise what users add (strings, documents, chat messages, files) into raw memory items.
+
+Input is checked here, before anything is written: empty, binary or oversized
+input fails with an ``InputError`` and memory is untouched. Source ids default
+to a content hash, so adding the same text twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentrag.errors import InputError
+from agentrag.memory.chunking import chunk_text
+from agentrag.types import MemoryItem
+
+log = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
+DATA_SUFFIXES = (".jsonl", ".json")
+
+
+class Document(BaseModel):
+    """One document or one chat turn to remember."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    source_id: str | None = None
+    title: str | None = None
+    session_id: str | None = None
+    speaker: str | None = None
+    event_time: datetime | None = None
+    meta: dict[str, str] = Field(default_factory=dict)
+    chunk: bool = True
+    """Split long text into chunks (documents); chat turns are kept whole."""
+
+
+def check_text(text: str, where: str, max_chars: int) -> str:
+    """Refuse empty, binary or oversized text, naming where it came from."""
+    if not isinstance(text, str):
+        raise InputError(f"{where}: text must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise InputError(f"{where}: text is empty")
+    if "\x00" in text:
+        raise InputError(f"{where}: text contains NUL bytes; is it a binary file?")
+    if len(text) > max_chars:
+        raise InputError(f"{where}: text has {len(text):,} characters; the limit is {max_chars:,} (max_input_chars)")
+    return text
+
+
+def _digest(text: str) -> str:
+    return "doc-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def documents_from(
+    data: str | Document | dict[str, Any] | Iterable[str | Document | dict[str, Any]],
+    *,
+    source_id: str | None = None,
+    max_chars: int = 2_000_000,
+) -> list[Document]:
+    """Accept a string, a ``Document``, a message dict (role/speaker + content) or a list of them."""
+    many = [data] if isinstance(data, str | Document | dict) else list(data)
+    if not many:
+        raise InputError("nothing to add: the input is empty")
+    docs: list[Document] = []
+    for i, entry in enumerate(many):
+        where = f"input #{i}"
+        match entry:
+            case Document():
+                doc = entry
+            case str():
+                doc = Document(text=entry)
+            case dict():
+                doc = _from_dict(entry, where)
+            case _:
+                raise InputError(f"{where}: expected str, Document or dict, got {type(entry).__name__}")
+        check_text(doc.text, where, max_chars)
+        if doc.source_id is None:
+            sid = f"{source_id}#{i}" if source_id and len(many) > 1 else source_id or _digest(doc.text)
+            doc = doc.model_copy(update={"source_id": sid})
+        docs.append(doc)
+    return docs
+
+
+def _from_dict(entry: dict[str, Any], where: str) -> Document:
+    if "content" in entry and "text" not in entry:  # chat message
+        entry = {
+            "text": entry["content"],
+            "speaker": entry.get("speaker") or entry.get("name") or entry.get("role"),
+            "session_id": entry.get("session_id"),
+            "event_time": entry.get("time") or entry.get("event_time"),
+            "source_id": entry.get("id") or entry.get("source_id"),
+            "chunk": False,
+        }
+    try:
+        return Document.model_validate({k: v for k, v in entry.items() if v is not None})
+    except ValidationError as exc:
+        raise InputError(f"{where}: not a valid document: {exc.errors()[0]['msg']}") from exc
+
+
+def to_raw_items(docs: Iterable[Document], namespace: str, max_chunk_chars: int = 800) -> list[MemoryItem]:
+    """Chunk documents into raw items with deterministic ids."""
+    items: list[MemoryItem] = []
+    for doc in docs:
+        source_id = doc.source_id or _digest(doc.text)
+        meta = dict(doc.meta)
+        if doc.title:
+            meta["title"] = doc.title
+        pieces = chunk_text(doc.text, max_chars=max_chunk_chars) if doc.chunk else None
+        texts = [(c.position, c.text) for c in pieces] if pieces else [(0, doc.text.strip())]
+        for position, text in texts:
+            shown = f"{doc.title}: {text}" if doc.title and position == 0 else text
+            items.append(
+                MemoryItem.new(
+                    namespace=namespace,
+                    level="raw",
+                    text=shown,
+                    source_id=source_id,
+                    position=position,
+                    session_id=doc.session_id,
+                    speaker=doc.speaker,
+                    event_time=doc.event_time,
+                    meta=meta,
+                )
+            )
+    return items
+
+
+def documents_from_path(path: Path, max_chars: int = 2_000_000) -> Iterator[Document]:
+    """Documents from a text/Markdown file, a JSONL/JSON file of documents, or a folder of them."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES + DATA_SUFFIXES) if path.is_dir() else [path]
+    if not files:
+        raise InputError(f"{path}: no {', '.join(TEXT_SUFFIXES + DATA_SUFFIXES)} files found")
+    for f in files:
+        raw = f.read_bytes()
+        if b"\x00" in raw[:8192]:
+            raise InputError(f"{f}: looks like a binary file; agentrag ingests text, Markdown, JSON or JSONL")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{f}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        if f.suffix.lower() in TEXT_SUFFIXES:
+            check_text(text, str(f), max_chars)
+            yield Document(text=text, source_id=f"file:{f.name}", title=f.stem)
+        else:
+            yield from _documents_from_json(f, text, max_chars)
+
+
+def _documents_from_json(f: Path, text: str, max_chars: int) -> Iterator[Document]:
+    try:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()] if f.suffix == ".jsonl" else json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{f}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
+    rows = rows if isinstance(rows, list) else [rows]
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise InputError(f"{f}: record {i} is not an object")
+        doc_id = row.get("doc_id") or row.get("id") or f"{f.name}#{i}"
+        body = row.get("text") or row.get("contents") or row.get("content")
+        if not isinstance(body, str):
+            raise InputError(f"{f}: record {i} has no 'text' (or 'contents'/'content') string")
+        check_text(body, f"{f} record {i}", max_chars)
+        yield Document(text=body, source_id=str(doc_id), title=row.get("title"))
