@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, TypedDict
 
-from agentrag.types import Citation, Evidence, Hit, Note, Route, Verdict
+from agentrag.types import Citation, Conflict, Evidence, Hit, MemoryItem, Note, Route, Verdict
 
 
 def merge_hits(old: list[Hit], new: list[Hit]) -> list[Hit]:
@@ -25,7 +25,11 @@ class AnswerInput(TypedDict):
 
 
 class AnswerState(TypedDict, total=False):
-    """The answer graph's working state."""
+    """The answer graph's working state.
+
+    Caps live here (``max_rounds``, the notes' stop counters), not only in
+    LangGraph's recursion limit, so a run stops for a reason it can report.
+    """
 
     question: str
     namespace: str
@@ -35,7 +39,12 @@ class AnswerState(TypedDict, total=False):
     hits: Annotated[list[Hit], merge_hits]
     evidence: list[Evidence]
     note: Note | None
+    notes_rejected: int
+    notes_steps: int
+    noted: int
+    stop_reason: str
     verdict: Verdict | None
+    refreshed: list[str]
     round: int
     max_rounds: int
     answer: str
@@ -50,7 +59,54 @@ class AnswerOutput(TypedDict, total=False):
     route: Route
     evidence: list[Evidence]
     note: Note | None
+    stop_reason: str
+    refreshed: list[str]
     round: int
     answer: str
     abstained: bool
     citations: list[Citation]
+
+
+class IngestInput(TypedDict):
+    """What a caller passes to the ingest graph: raw items already normalised by ``agentrag.ingest``."""
+
+    namespace: str
+    items: list[MemoryItem]
+
+
+class IngestState(TypedDict, total=False):
+    """The ingest graph's working state."""
+
+    namespace: str
+    items: list[MemoryItem]
+    written: list[str]
+    facts: list[MemoryItem]
+    episodes: list[MemoryItem]
+    duplicates: list[str]
+    conflicts: list[Conflict]
+    superseded: list[str]
+
+
+class IngestOutput(TypedDict, total=False):
+    """What the ingest graph returns."""
+
+    written: list[str]
+    facts: list[MemoryItem]
+    episodes: list[MemoryItem]
+    duplicates: list[str]
+    conflicts: list[Conflict]
+    superseded: list[str]
+
+
+class ChatState(AnswerState, total=False):
+    """The chat graph: one user turn answered from memory, then remembered."""
+
+    session_id: str
+    speaker: str
+    items: list[MemoryItem]
+    written: list[str]
+    facts: list[MemoryItem]
+    episodes: list[MemoryItem]
+    duplicates: list[str]
+    conflicts: list[Conflict]
+    superseded: list[str]

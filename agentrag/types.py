@@ -137,18 +137,27 @@ class Route(_Frozen):
     """How a question will be answered: whether and how to retrieve, and where."""
 
     kind: RouteKind = "single"
-    levels: tuple[Level, ...] = ("raw",)
+    levels: tuple[Level, ...] = ("raw", "fact", "episode")
     queries: tuple[str, ...] = ()
+    time_hint: str | None = None
+    reason: str = ""
+
+
+class Conflict(_Frozen):
+    """Two items that cannot both be true; ``newer`` is the one to keep."""
+
+    older: str
+    newer: str
     reason: str = ""
 
 
 class Verdict(_Frozen):
-    """The Judge's decision on the evidence gathered so far."""
+    """The Judge's decision on the evidence gathered so far (ids are evidence ids)."""
 
     relevant_ids: tuple[str, ...] = ()
     sufficient: bool = False
     missing: tuple[str, ...] = ()
-    conflicts: tuple[tuple[str, str], ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
 
 
 class Citation(_Frozen):

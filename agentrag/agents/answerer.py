@@ -16,7 +16,7 @@ from typing import TypedDict
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from agentrag.agents.evidence import usable
+from agentrag.agents.evidence import numbered, usable
 from agentrag.deps import Deps, deps_of
 from agentrag.llm.structured import structured
 from agentrag.state import AnswerState
@@ -30,7 +30,6 @@ _ABSTAIN = re.compile(
     r"(the\s+)?(passages|context|memory)\s+do(es)?\s*n[o']?t\s+(say|mention|contain))",
     re.IGNORECASE,
 )
-MAX_PASSAGE_CHARS = 700
 
 
 class CitedAnswer(BaseModel):
@@ -46,6 +45,7 @@ class AnswerUpdate(TypedDict):
     answer: str
     abstained: bool
     citations: list[Citation]
+    stop_reason: str
 
 
 def is_abstention(text: str) -> bool:
@@ -58,11 +58,15 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
     deps = deps_of(runtime)
     route = state.get("route") or Route()
     evidence = usable(state.get("evidence", []))
+    verdict = state.get("verdict")
+    if verdict and verdict.relevant_ids:
+        relevant = set(verdict.relevant_ids)
+        evidence = [e for e in evidence if e.id in relevant or e.status == "inferred"] or evidence
+    stop = state.get("stop_reason") or _stop_reason(state)
     if route.kind != "none" and not evidence:
-        return {"answer": ABSTAIN_TEXT, "abstained": True, "citations": []}
-    passages = [
-        {"n": i, "text": e.text[:MAX_PASSAGE_CHARS]} for i, e in enumerate(evidence, start=1)
-    ]
+        return {"answer": ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}
+    items = {h.item.id: h.item for h in state.get("hits", [])}
+    passages = numbered(evidence, items)
     note = state.get("note")
     prompt = deps.prompts.render(
         "answerer/cited", question=state["question"], passages=passages, note=note.text if note else ""
@@ -70,7 +74,7 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
     reply = structured(deps.llm, prompt, CitedAnswer, prompts=deps.prompts)
     text = reply.answer.strip()
     if is_abstention(text):
-        return {"answer": text or ABSTAIN_TEXT, "abstained": True, "citations": []}
+        return {"answer": text or ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}
     citations = []
     for n in dict.fromkeys(reply.citations):
         if 1 <= n <= len(evidence):
@@ -78,4 +82,16 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
             citations.append(Citation(evidence_id=e.id, item_id=e.item_id, text=e.text))
         else:
             log.info("answer cited passage %d of %d; ignored", n, len(evidence))
-    return {"answer": text, "abstained": False, "citations": citations}
+    return {"answer": text, "abstained": False, "citations": citations, "stop_reason": stop}
+
+
+def _stop_reason(state: AnswerState) -> str:
+    verdict = state.get("verdict")
+    route = state.get("route") or Route()
+    if route.kind == "none":
+        return "no retrieval needed"
+    if verdict and verdict.sufficient:
+        return "judge: evidence sufficient"
+    if state.get("round", 0) >= state.get("max_rounds", 1):
+        return f"round cap ({state.get('max_rounds')})"
+    return "judge: no further retrieval"

@@ -7,10 +7,17 @@ Judge to decide revisions live beside the other agents.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
-from agentrag.types import Evidence, Hit
+from langgraph.runtime import Runtime
+
+from agentrag.deps import Deps
+from agentrag.state import AnswerState
+
+from agentrag.types import Conflict, Evidence, Hit, MemoryItem
 
 USABLE = ("active", "inferred")
+MAX_PASSAGE_CHARS = 700
 
 
 def add_hits(pool: Sequence[Evidence], hits: Sequence[Hit]) -> list[Evidence]:
@@ -28,3 +35,64 @@ def add_hits(pool: Sequence[Evidence], hits: Sequence[Hit]) -> list[Evidence]:
 def usable(pool: Sequence[Evidence]) -> list[Evidence]:
     """Evidence an answer may rest on: active items and attributed inferences."""
     return [e for e in pool if e.status in USABLE]
+
+
+def numbered(shown: Sequence[Evidence], items: dict[str, MemoryItem]) -> list[dict[str, object]]:
+    """Passages as the model sees them: ``[n] (when, speaker) text``, truncated."""
+    out: list[dict[str, object]] = []
+    for n, e in enumerate(shown, start=1):
+        item = items.get(e.item_id or "")
+        when = ""
+        if item is not None:
+            parts = [item.event_time.strftime("%Y-%m-%d") if item.event_time else "", item.speaker or ""]
+            when = ", ".join(p for p in parts if p)
+        out.append({"n": n, "text": e.text[:MAX_PASSAGE_CHARS], "when": when})
+    return out
+
+
+def revise(pool: Sequence[Evidence], conflicts: Sequence[Conflict]) -> list[Evidence]:
+    """Mark the older side of each conflict revised, then retract inferences that rested on it.
+
+    RetroRAG's retroactivity: a conclusion drawn from evidence that turned out
+    to be outdated is itself withdrawn, with a reason naming what replaced it.
+    """
+    out = {e.id: e for e in pool}
+    for c in conflicts:
+        old = out.get(c.older)
+        if old is None or old.status not in USABLE:
+            continue
+        why = f"contradicted by {c.newer}" + (f": {c.reason}" if c.reason else "")
+        out[c.older] = old.model_copy(update={"status": "revised", "reason": why})
+    changed = True
+    while changed:  # cascade through chains of inferences
+        changed = False
+        for e in list(out.values()):
+            if e.status == "inferred" and any(out[r].status not in USABLE for r in e.rests_on if r in out):
+                out[e.id] = e.model_copy(update={"status": "retracted", "reason": "rested on revised evidence"})
+                changed = True
+    return [out[e.id] for e in pool]
+
+
+def add_inferences(pool: Sequence[Evidence], inferences: Sequence[tuple[str, Sequence[str]]]) -> list[Evidence]:
+    """Add inferred evidence; an inference that cites no usable evidence is dropped."""
+    out = list(pool)
+    ok = {e.id for e in out if e.status in USABLE}
+    for text, rests_on in inferences:
+        basis = tuple(dict.fromkeys(r for r in rests_on if r in ok))
+        if not basis or not text.strip():
+            continue
+        out.append(Evidence(id=f"E{len(out) + 1}", text=text.strip(), status="inferred", rests_on=basis))
+    return out
+
+
+class ReviseUpdate(TypedDict):
+    """What ``revise_evidence`` writes."""
+
+    evidence: list[Evidence]
+
+
+def revise_evidence(state: AnswerState, runtime: Runtime[Deps]) -> ReviseUpdate:
+    """Apply the Judge's conflicts to the pool: older evidence revised, dependent inferences retracted."""
+    verdict = state.get("verdict")
+    pool = list(state.get("evidence", []))
+    return {"evidence": revise(pool, verdict.conflicts if verdict else ())}

@@ -24,6 +24,8 @@ class AgentChatModel(BaseChatModel):
 
     supports_json_schema: ClassVar[bool] = False
     """True when the backend can constrain output to a JSON schema (grammar / guided decoding)."""
+    serial: ClassVar[bool] = False
+    """True when calls are serialised in process (no gain from sending several at once)."""
 
     def close(self) -> None:
         """Release what the backend holds (model weights, GPU memory, HTTP pools)."""

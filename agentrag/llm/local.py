@@ -46,6 +46,7 @@ class LocalChatModel(AgentChatModel):
     """llama.cpp chat completion with grammar-constrained JSON and token streaming."""
 
     supports_json_schema: ClassVar[bool] = True
+    serial: ClassVar[bool] = True
 
     config: LocalLLMConfig = LocalLLMConfig()
     _llama: Any = PrivateAttr(default=None)

@@ -38,6 +38,7 @@ class ScriptedChatModel(AgentChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     supports_json_schema: ClassVar[bool] = True
+    serial: ClassVar[bool] = True
 
     replies: dict[str, Reply] = Field(default_factory=dict)
     _calls: list[ScriptedCall] = PrivateAttr(default_factory=list)

@@ -89,3 +89,34 @@ def structured(
 
 def _short(err: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in err.errors()[:5])
+
+
+def structured_many(
+    llm: BaseChatModel,
+    prompts_: list[RenderedPrompt],
+    schema: type[T],
+    *,
+    prompts: PromptLibrary | None = None,
+    concurrency: int = 8,
+) -> list[T | ParseError]:
+    """Run several structured calls at once where the backend can serve them concurrently.
+
+    A vLLM server batches concurrent requests; the in-process llama.cpp model is
+    serialised anyway, so it runs them one by one. Context (LangGraph callbacks,
+    usage tracking, streaming) is carried into the worker threads. A reply that
+    cannot be parsed comes back as its ``ParseError`` so one bad item does not
+    sink the batch.
+    """
+    from langchain_core.runnables.config import ContextThreadPoolExecutor
+
+    def one(p: RenderedPrompt) -> T | ParseError:
+        try:
+            return structured(llm, p, schema, prompts=prompts)
+        except ParseError as exc:
+            return exc
+
+    workers = 1 if getattr(llm, "serial", False) else max(1, min(concurrency, len(prompts_)))
+    if workers == 1:
+        return [one(p) for p in prompts_]
+    with ContextThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, prompts_))

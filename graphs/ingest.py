@@ -1,0 +1,51 @@
+"""The ``ingest`` graph: Constructor -> Judge (duplicates, consistency) -> Refresher -> write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agentrag.agents.constructor import (
+    check_consistency,
+    dedupe,
+    extract_facts,
+    refresh_memory,
+    route_after_consistency,
+    select_new,
+    summarise,
+    write,
+)
+from agentrag.deps import Deps
+from agentrag.state import IngestInput, IngestOutput, IngestState
+
+
+def builder() -> StateGraph[IngestState, Deps, IngestInput, IngestOutput]:
+    """The uncompiled graph (the chat graph embeds it)."""
+    g = StateGraph(IngestState, context_schema=Deps, input_schema=IngestInput, output_schema=IngestOutput)
+    g.add_node("select_new", select_new)
+    g.add_node("extract_facts", extract_facts)
+    g.add_node("summarise", summarise)
+    g.add_node("dedupe", dedupe)
+    g.add_node("check_consistency", check_consistency)
+    g.add_node("refresh", refresh_memory)
+    g.add_node("write", write)
+    g.add_edge(START, "select_new")
+    g.add_edge("select_new", "extract_facts")
+    g.add_edge("extract_facts", "dedupe")
+    g.add_edge("dedupe", "summarise")
+    g.add_edge("summarise", "check_consistency")
+    g.add_conditional_edges("check_consistency", route_after_consistency)
+    g.add_edge("refresh", "write")
+    g.add_edge("write", END)
+    return g
+
+
+def build(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the ingest graph."""
+    return builder().compile(checkpointer=checkpointer, name="ingest")
+
+
+graph = build()

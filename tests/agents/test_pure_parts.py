@@ -1,0 +1,79 @@
+"""Unit tests of the agents' pure logic (no model, no memory)."""
+
+from datetime import UTC, datetime
+
+from agentrag.agents.answerer import is_abstention
+from agentrag.agents.constructor import batches
+from agentrag.agents.evidence import add_hits, add_inferences, revise, usable
+from agentrag.agents.judge import ConflictPair, JudgeReply, next_step, to_verdict
+from agentrag.agents.notes import stop_reason
+from agentrag.agents.router import RoutePlan, plan_to_route
+from agentrag.settings import NotesConfig
+from agentrag.types import Conflict, Evidence, Hit, MemoryItem, Route, Verdict
+
+
+def item(text, pos=0, when=None, level="raw", session=None):
+    return MemoryItem.new(namespace="t", level=level, text=text, source_id="s", position=pos, event_time=when,
+                          session_id=session)
+
+
+def test_router_keeps_question_first_and_dedupes():
+    r = plan_to_route(RoutePlan(kind="iterative", queries=["Alice city", "alice CITY", " ", "Bob job"]), "Where?")
+    assert r.queries == ("Where?", "Alice city", "Bob job")
+    assert plan_to_route(RoutePlan(kind="none", queries=["x"]), "hi").queries == ()
+
+
+def test_judge_maps_numbers_and_orients_conflicts_by_time():
+    old = item("Alice lives in Boston", 0, datetime(2023, 1, 1, tzinfo=UTC))
+    new = item("Alice moved to Paris", 1, datetime(2023, 6, 1, tzinfo=UTC))
+    pool = add_hits([], [Hit(item=old, score=1), Hit(item=new, score=0.9)])
+    reply = JudgeReply(relevant=[1, 2, 9], sufficient=False, missing=["Paris", "Where?"],
+                       conflicts=[ConflictPair(older=2, newer=1, reason="moved"), ConflictPair(older=1, newer=1)])
+    v = to_verdict(reply, pool, {old.id: old, new.id: new}, asked=["where?"])
+    assert v.relevant_ids == ("E1", "E2")
+    assert v.missing == ("Paris",)
+    assert v.conflicts == (Conflict(older="E1", newer="E2", reason="moved"),)  # flipped by timestamps
+
+
+def test_revision_cascades_to_inferences():
+    pool = [Evidence(id="E1", text="Boston"), Evidence(id="E2", text="Paris")]
+    pool = add_inferences(pool, [("Alice is in the US", ["E1"]), ("unsupported", []), ("cites ghost", ["E9"])])
+    assert [e.id for e in pool] == ["E1", "E2", "E3"] and pool[2].status == "inferred"
+    revised = revise(pool, [Conflict(older="E1", newer="E2", reason="moved")])
+    by = {e.id: e for e in revised}
+    assert by["E1"].status == "revised" and "contradicted by E2" in by["E1"].reason
+    assert by["E3"].status == "retracted"
+    assert [e.id for e in usable(revised)] == ["E2"]
+
+
+def test_notes_stop_rules():
+    cfg = NotesConfig(max_rejections=2, max_steps=3, max_items=15)
+    assert stop_reason(2, 1, 3, 1, cfg).startswith("notes: 2 rejected")
+    assert stop_reason(0, 3, 3, 1, cfg) == "notes: 3 steps"
+    assert stop_reason(0, 1, 15, 1, cfg) == "notes: 15 unique items"
+    assert stop_reason(0, 1, 3, 0, cfg) == "notes: no new queries"
+    assert stop_reason(1, 2, 14, 1, cfg) == ""
+
+
+def test_next_step_respects_caps_and_route():
+    v = Verdict(sufficient=False, missing=("x",))
+    assert next_step({"verdict": v, "route": Route(kind="iterative"), "round": 1, "max_rounds": 4}) == "note"
+    assert next_step({"verdict": v, "route": Route(kind="iterative"), "round": 4, "max_rounds": 4}) == "answer"
+    assert next_step({"verdict": v, "route": Route(kind="single"), "round": 1, "max_rounds": 4}) == "retrieve"
+    assert next_step({"verdict": v, "route": Route(kind="single"), "round": 2, "max_rounds": 4}) == "answer"
+    ok = Verdict(sufficient=True)
+    assert next_step({"verdict": ok, "route": Route(kind="iterative"), "round": 1, "max_rounds": 4}) == "answer"
+
+
+def test_batches_never_mix_sessions():
+    items = [item(f"t{i}", i, session="s1" if i < 10 else "s2") for i in range(13)]
+    out = batches(items, size=8)
+    assert [len(b) for b in out] == [8, 2, 3]
+    assert all(len({i.session_id for i in b}) == 1 for b in out)
+
+
+def test_abstention_phrases():
+    for t in ["I don't know", "i do not know.", "Unknown", "The passages do not mention it", ""]:
+        assert is_abstention(t), t
+    for t in ["Paris", "Known in 1999 as X", "I know: Paris"]:
+        assert not is_abstention(t), t
