@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,18 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
+from pydantic import BaseModel, ConfigDict
+
 from agentrag.deps import Deps
 from agentrag.errors import InputError
 from agentrag.ingest import Document, documents_from, to_raw_items
 from agentrag.llm.usage import UsageTracker
 from agentrag.memory.embedder import Embedder
-from agentrag.memory.store import AddResult, Explanation, HistoryEntry, MemoryStore, SearchFilters
+from agentrag.memory.store import Explanation, HistoryEntry, MemoryStore, SearchFilters
 from agentrag.prompts import PromptLibrary, default_library
 from agentrag.settings import Settings, load_settings
 from agentrag.streaming import AnswerTextStream, StreamEvent
-from agentrag.types import Answer, Hit, TokenUsage
+from agentrag.types import Answer, Hit, MemoryItem, TokenUsage
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +116,30 @@ class AgentRAG:
         *,
         namespace: str,
         source_id: str | None = None,
-    ) -> AddResult:
-        """Add documents or chat messages to memory (idempotent: re-adding changes nothing)."""
+        derive: bool = True,
+        thread_id: str | None = None,
+    ) -> IngestReport:
+        """Add documents or chat messages to memory through the ingest graph.
+
+        Raw items are kept verbatim; with ``derive`` (the default) the Constructor
+        also extracts facts and episode summaries, the Judge checks them against
+        memory and the Refresher resolves contradictions. Sessions are ingested
+        in time order, so a later session can supersede an earlier one's facts.
+        Idempotent: re-adding the same input writes nothing new.
+        """
         docs = documents_from(data, source_id=source_id, max_chars=self.settings.max_input_chars)
         items = to_raw_items(docs, namespace)
-        return self.memory.add(namespace, items, actor="api")
+        tracker = UsageTracker()
+        report = IngestReport(raw=len(items))
+        graph = self._graph("ingest")
+        for group in _by_session(items):
+            tid = thread_id or uuid.uuid4().hex
+            out = graph.invoke(
+                {"namespace": namespace, "items": group, "derive": derive},
+                self._run_config(tid, tracker), context=self.deps,
+            )
+            report = report.merge(out)
+        return report.model_copy(update={"usage": tracker.total})
 
     def search(
         self, query: str, *, namespace: str, k: int | None = None, filters: SearchFilters | None = None
@@ -155,6 +177,18 @@ class AgentRAG:
         out = self._graph("answer").invoke(
             {"question": q, "namespace": namespace}, self._run_config(tid, tracker), context=self.deps
         )
+        return _answer(q, out, tracker, tid)
+
+    def chat(
+        self, message: str, *, namespace: str, session_id: str | None = None, thread_id: str | None = None,
+        speaker: str = "user",
+    ) -> Answer:
+        """One chat turn: answer from memory as it was, then remember what the user said."""
+        q = check_question(message)
+        tid = thread_id or uuid.uuid4().hex
+        tracker = UsageTracker()
+        state = {"question": q, "namespace": namespace, "session_id": session_id or tid, "speaker": speaker}
+        out = self._graph("chat").invoke(state, self._run_config(tid, tracker), context=self.deps)
         return _answer(q, out, tracker, tid)
 
     def resume(self, thread_id: str) -> Answer:
@@ -252,14 +286,62 @@ class AgentRAG:
         self.close()
 
 
+class IngestReport(BaseModel):
+    """What an ``add`` did, summed over sessions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    raw: int = 0
+    written: int = 0
+    facts: int = 0
+    episodes: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    superseded: tuple[str, ...] = ()
+    usage: TokenUsage = TokenUsage()
+
+    def merge(self, out: dict[str, Any]) -> IngestReport:
+        """Add one ingest-graph run's output."""
+        return self.model_copy(
+            update={
+                "written": self.written + len(out.get("written", [])),
+                "facts": self.facts + len(out.get("facts", [])),
+                "episodes": self.episodes + len(out.get("episodes", [])),
+                "duplicates": self.duplicates + len(out.get("duplicates", [])),
+                "conflicts": self.conflicts + len(out.get("conflicts", [])),
+                "superseded": self.superseded + tuple(out.get("superseded", [])),
+            }
+        )
+
+
+def _by_session(items: Sequence[MemoryItem]) -> list[list[MemoryItem]]:
+    """Group raw items by session, sessions in time order (items without a session form one group)."""
+    groups: dict[str, list[MemoryItem]] = {}
+    for item in items:
+        groups.setdefault(item.session_id or "", []).append(item)
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(groups.values(), key=lambda g: min((i.event_time or far) for i in g))
+
+
+GRAPHS = ("answer", "ingest", "chat")
+
+
 def _build(name: str, checkpointer: Any) -> Any:
     match name:
         case "answer":
             from agentrag.graphs import answer
 
             return answer.build(checkpointer)
+        case "ingest":
+            from agentrag.graphs import ingest
+
+            return ingest.build(checkpointer)
+        case "chat":
+            from agentrag.graphs import chat
+
+            return chat.build(checkpointer)
         case _:
-            raise InputError(f"unknown graph {name!r}; valid: answer")
+            raise InputError(f"unknown graph {name!r}; valid: {', '.join(GRAPHS)}")
 
 
 def _answer(question: str, out: dict[str, Any], tracker: UsageTracker, thread_id: str) -> Answer:
@@ -278,4 +360,4 @@ def _answer(question: str, out: dict[str, Any], tracker: UsageTracker, thread_id
     )
 
 
-__all__ = ["AgentRAG", "Answer", "TokenUsage"]
+__all__ = ["AgentRAG", "Answer", "IngestReport", "TokenUsage"]

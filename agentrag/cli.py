@@ -124,29 +124,41 @@ def progress() -> Progress:
 def ingest(
     path: Annotated[Path, typer.Argument(help="a .txt/.md file, a .jsonl/.json of {id,title,text}, or a folder")],
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="tenant / user / agent to store under")],
-    batch: Annotated[int, typer.Option(help="documents per write")] = 32,
+    derive: Annotated[bool, typer.Option(help="also extract facts and episodes with the generator")] = True,
+    backend: Annotated[str | None, typer.Option(help=f"generator for facts: {'|'.join(LLM_KINDS)}")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server for --backend openai")] = None,
+    batch: Annotated[int, typer.Option(help="documents per ingest-graph run")] = 16,
 ) -> None:
-    """Add documents to memory (idempotent: re-ingesting the same files adds nothing)."""
-    from agentrag.api import AgentRAG
+    """Add documents to memory through the ingest graph (idempotent: re-ingesting adds nothing)."""
+    from agentrag.api import AgentRAG, IngestReport
     from agentrag.ingest import documents_from_path
 
-    settings = settings_for()
-    rag = AgentRAG(settings)
+    settings = settings_for(backend, base_url)
     docs = list(documents_from_path(path, settings.max_input_chars))
-    added = unchanged = updated = 0
     t0 = time.perf_counter()
-    with spinner("opening memory and loading the embedder"):
-        _ = rag.memory
-    with progress() as bar:
-        task = bar.add_task(f"ingesting {path.name}", total=len(docs))
-        for i in range(0, len(docs), batch):
-            res = rag.add(docs[i : i + batch], namespace=namespace)
-            added, unchanged, updated = added + len(res.added), unchanged + len(res.unchanged), updated + len(res.updated)
-            bar.advance(task, len(docs[i : i + batch]))
-    rag.close()
+    total = IngestReport()
+    with AgentRAG(settings) as rag:
+        with spinner("opening memory and loading the embedder"):
+            _ = rag.memory
+        if derive:
+            with spinner("loading the generator"):
+                _ = rag.llm
+        with progress() as bar:
+            task = bar.add_task(f"ingesting {path.name}", total=len(docs))
+            for i in range(0, len(docs), batch):
+                rep = rag.add(docs[i : i + batch], namespace=namespace, derive=derive)
+                total = total.model_copy(update={
+                    "raw": total.raw + rep.raw, "written": total.written + rep.written, "facts": total.facts + rep.facts,
+                    "episodes": total.episodes + rep.episodes, "superseded": total.superseded + rep.superseded,
+                    "usage": total.usage + rep.usage,
+                })
+                bar.advance(task, len(docs[i : i + batch]))
+        counts = {lvl: rag.memory.count(namespace, lvl) for lvl in ("raw", "fact", "episode")}
     console.print(
-        f"{len(docs)} documents -> {added} new chunks, {updated} updated, {unchanged} unchanged "
-        f"in namespace [bold]{namespace}[/] ({time.perf_counter() - t0:.1f}s)"
+        f"{len(docs)} documents -> {total.raw} chunks, {total.facts} facts, {total.episodes} episodes "
+        f"({total.written} items written, {len(total.superseded)} facts superseded) in "
+        f"{time.perf_counter() - t0:.1f}s; tokens {total.usage.prompt_tokens}+{total.usage.completion_tokens}\n"
+        f"namespace [bold]{namespace}[/] now holds raw={counts['raw']} fact={counts['fact']} episode={counts['episode']}"
     )
 
 
@@ -250,7 +262,7 @@ def demo(
             task = bar.add_task("ingesting paragraphs", total=len(docs))
             values = list(docs.values())
             for i in range(0, len(values), 16):
-                rag.add(values[i : i + 16], namespace=namespace)
+                rag.add(values[i : i + 16], namespace=namespace, derive=False)
                 bar.advance(task, len(values[i : i + 16]))
         console.print(f"memory ready in {time.perf_counter() - t0:.1f}s")
         with spinner("loading the generator"):

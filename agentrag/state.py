@@ -67,11 +67,16 @@ class AnswerOutput(TypedDict, total=False):
     citations: list[Citation]
 
 
-class IngestInput(TypedDict):
-    """What a caller passes to the ingest graph: raw items already normalised by ``agentrag.ingest``."""
+class IngestInput(TypedDict, total=False):
+    """What a caller passes to the ingest graph: raw items already normalised by ``agentrag.ingest``.
+
+    ``derive`` false stores raw items only (no facts or episodes): the fast path
+    for bulk corpora.
+    """
 
     namespace: str
     items: list[MemoryItem]
+    derive: bool
 
 
 class IngestState(TypedDict, total=False):
@@ -79,6 +84,7 @@ class IngestState(TypedDict, total=False):
 
     namespace: str
     items: list[MemoryItem]
+    derive: bool
     written: list[str]
     facts: list[MemoryItem]
     episodes: list[MemoryItem]

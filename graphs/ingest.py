@@ -14,6 +14,7 @@ from agentrag.agents.constructor import (
     extract_facts,
     refresh_memory,
     route_after_consistency,
+    route_after_select,
     select_new,
     summarise,
     write,
@@ -33,7 +34,7 @@ def builder() -> StateGraph[IngestState, Deps, IngestInput, IngestOutput]:
     g.add_node("refresh", refresh_memory)
     g.add_node("write", write)
     g.add_edge(START, "select_new")
-    g.add_edge("select_new", "extract_facts")
+    g.add_conditional_edges("select_new", route_after_select)
     g.add_edge("extract_facts", "dedupe")
     g.add_edge("dedupe", "summarise")
     g.add_edge("summarise", "check_consistency")

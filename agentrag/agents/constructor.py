@@ -108,6 +108,11 @@ def select_new(state: IngestState, runtime: Runtime[Deps]) -> PendingUpdate:
     return {"items": pending}
 
 
+def route_after_select(state: IngestState) -> Literal["extract_facts", "write"]:
+    """Derive facts and episodes unless the caller asked for raw items only (or nothing is new)."""
+    return "extract_facts" if state.get("derive", True) and state.get("items") else "write"
+
+
 class FactsUpdate(TypedDict):
     """What ``extract_facts`` writes."""
 

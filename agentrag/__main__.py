@@ -1,0 +1,3 @@
+from agentrag.cli import app
+
+app(prog_name="agentrag")

@@ -1,0 +1,213 @@
+"""One answer-graph test per route, driven by the scripted generator over real Chroma."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from agentrag.errors import BackendError
+from agentrag.types import MemoryItem
+
+
+def j(obj: object) -> str:
+    return json.dumps(obj)
+
+
+ROUTE_SINGLE = j({"kind": "single", "queries": [], "time": ""})
+ROUTE_ITER = j({"kind": "iterative", "queries": ["band Copenhagen", "compilation album demos"], "time": ""})
+SUFFICIENT = j({"relevant": [1], "sufficient": True, "missing": [], "conflicts": []})
+INSUFFICIENT = j({"relevant": [1], "sufficient": False, "missing": ["more about it"], "conflicts": []})
+
+DOCS = [
+    {"text": "Mercyful Fate is a Danish heavy metal band from Copenhagen.", "source_id": "d1"},
+    {"text": "The Beginning is a compilation album of rare demo tracks by Mercyful Fate.", "source_id": "d2"},
+    {"text": "Metallica was formed in Los Angeles in 1981.", "source_id": "d3"},
+    {"text": "Amy Johnson was a pioneering English aviator.", "source_id": "d4"},
+    {"text": "They Flew Alone is a 1942 British biopic about Amy Johnson.", "source_id": "d5"},
+    {"text": "Chiang Kai-shek died on April 5, 1975 in Taipei.", "source_id": "d6"},
+]
+
+
+def cite_first(answer: str):
+    return lambda messages: j({"answer": answer, "citations": [1]})
+
+
+def test_no_retrieval_route(make_rag):
+    rag = make_rag({"retriever/route": j({"kind": "none", "queries": [], "time": ""}),
+                    "answerer/cited": j({"answer": "4", "citations": []})})
+    rag.add(DOCS, namespace="ns", derive=False)
+    a = rag.ask("What is 2 + 2?", namespace="ns")
+    assert a.text == "4" and not a.abstained
+    assert a.route.kind == "none" and a.evidence == () and a.rounds == 0
+    assert not rag.llm.calls_for("judge/verdict")
+    assert a.usage.calls == 2 and a.usage_by_node.keys() == {"route", "answer"}
+
+
+def test_one_step_route_cites_memory_items(make_rag):
+    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT,
+                    "answerer/cited": cite_first("Mercyful Fate")})
+    rag.add(DOCS, namespace="ns", derive=False)
+    a = rag.ask("Which Copenhagen band released rare demo tracks?", namespace="ns")
+    assert a.text == "Mercyful Fate" and a.rounds == 1
+    assert a.citations[0].evidence_id == "E1"
+    cited = rag.memory.get("ns", [a.citations[0].item_id])[0]
+    assert "Mercyful Fate" in cited.text
+    assert a.usage.calls == 3 and a.thread_id
+
+
+def test_iterative_notes_stop_after_rejections(make_rag):
+    rag = make_rag(
+        {"retriever/route": ROUTE_ITER, "judge/verdict": INSUFFICIENT,
+         "notes/update": [j({"note": f"note {i}", "queries": [f"query {i}"], "inferences": []}) for i in range(6)],
+         "notes/review": j({"better": False}),
+         "answerer/cited": cite_first("Mercyful Fate")},
+        notes={"max_rejections": 2, "max_steps": 9, "max_items": 99}, max_rounds=9,
+    )
+    rag.add(DOCS, namespace="ns", derive=False)
+    out = rag._graph("answer").invoke({"question": "Which band?", "namespace": "ns"},
+                                      {"configurable": {"thread_id": "t1"}}, context=rag.deps)
+    assert out["stop_reason"] == "notes: 2 rejected notes"
+    assert out["note"].text == "note 0"  # the first note was kept; both candidates rejected
+    assert len(rag.llm.calls_for("notes/review")) == 2
+
+
+def test_iterative_notes_stop_after_steps(make_rag):
+    rag = make_rag(
+        {"retriever/route": ROUTE_ITER, "judge/verdict": INSUFFICIENT,
+         "notes/update": [j({"note": f"note {i}", "queries": [f"query {i}"], "inferences": []}) for i in range(6)],
+         "notes/review": j({"better": True}),
+         "answerer/cited": cite_first("Mercyful Fate")},
+        notes={"max_rejections": 9, "max_steps": 2, "max_items": 99}, max_rounds=9,
+    )
+    rag.add(DOCS, namespace="ns", derive=False)
+    a = rag.ask("Which band?", namespace="ns")
+    assert a.note.text == "note 1" and a.rounds == 2
+    state = rag._graph("answer").get_state({"configurable": {"thread_id": a.thread_id}}).values
+    assert state["stop_reason"] == "notes: 2 steps"
+    # the second note step asked only for queries not asked before
+    asked = state["asked"]
+    assert len(asked) == len(set(asked)) and "query 0" in asked
+
+
+def test_iterative_notes_stop_after_unique_items(make_rag):
+    rag = make_rag(
+        {"retriever/route": ROUTE_ITER, "judge/verdict": INSUFFICIENT,
+         "notes/update": [j({"note": f"note {i}", "queries": [f"Amy Johnson aviator {i}", f"Chiang {i}"],
+                             "inferences": []}) for i in range(6)],
+         "notes/review": j({"better": True}),
+         "answerer/cited": cite_first("x")},
+        notes={"max_rejections": 9, "max_steps": 9, "max_items": 5}, max_rounds=9,
+        retrieval={"top_k": 2},
+    )
+    rag.add(DOCS, namespace="ns", derive=False)
+    out = rag._graph("answer").invoke({"question": "Which band?", "namespace": "ns"},
+                                      {"configurable": {"thread_id": "t3"}}, context=rag.deps)
+    assert out["stop_reason"].startswith("notes: ") and out["stop_reason"].endswith("unique items")
+    assert int(out["stop_reason"].split()[1]) >= 5
+
+
+def test_evidence_revised_when_later_evidence_contradicts(make_rag):
+    def answer(messages):
+        text = messages[-1].content
+        return j({"answer": "Paris" if "Boston" not in text else "Boston", "citations": [1]})
+
+    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": j(
+        {"relevant": [1, 2], "sufficient": True, "missing": [],
+         "conflicts": [{"older": 1, "newer": 2, "reason": "she moved"}]}), "answerer/cited": answer})
+    rag.add([
+        {"speaker": "Alice", "content": "I live in Boston.", "session_id": "s1", "time": "2023-01-05T10:00:00Z"},
+        {"speaker": "Alice", "content": "I moved to Paris last month.", "session_id": "s2", "time": "2023-06-05T10:00:00Z"},
+    ], namespace="ns", derive=False)
+    a = rag.ask("Where does Alice live?", namespace="ns")
+    assert a.text == "Paris"
+    status = {e.text: e for e in a.evidence}
+    assert status["I live in Boston."].status == "revised"
+    assert "she moved" in status["I live in Boston."].reason
+    assert status["I moved to Paris last month."].status == "active"
+    assert "Paris" in a.citations[0].text
+    # raw turns are history, not beliefs: the Refresher does not touch them
+    assert all(e.event != "supersede" for i in rag.memory.list("ns") for e in rag.history(i.id, namespace="ns"))
+
+
+def test_memory_refreshed_on_conflicting_facts(make_rag):
+    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": j(
+        {"relevant": [1, 2], "sufficient": True, "missing": [],
+         "conflicts": [{"older": 2, "newer": 1, "reason": "moved"}]}),
+        "answerer/cited": lambda m: j({"answer": "Paris" if "Boston" not in m[-1].content else "?", "citations": [1]})})
+    old = MemoryItem.new(namespace="ns", level="fact", text="Alice lives in Boston.", source_id="f", position=0,
+                         event_time=datetime(2023, 1, 1, tzinfo=UTC))
+    new = MemoryItem.new(namespace="ns", level="fact", text="Alice lives in Paris now.", source_id="f", position=1,
+                         event_time=datetime(2023, 6, 1, tzinfo=UTC))
+    rag.memory.add("ns", [old, new])
+    a = rag.ask("Where does Alice live?", namespace="ns")
+    assert a.text == "Paris"
+    events = [e.event for e in rag.history(old.id, namespace="ns")]
+    assert events[0] == "add" and "supersede" in events
+    explained = rag.explain(old.id, namespace="ns")
+    assert [i.id for i in explained.superseded_by] == [new.id]
+    assert old.id not in {h.item.id for h in rag.search("Alice Boston", namespace="ns")}
+
+
+def test_abstains_when_memory_is_empty(make_rag):
+    rag = make_rag({"retriever/route": ROUTE_SINGLE})
+    a = rag.ask("What is Alice's dog called?", namespace="empty")
+    assert a.abstained and "don't know" in a.text and a.citations == ()
+    assert not rag.llm.calls_for("answerer/cited")
+
+
+def test_abstains_when_model_says_it_does_not_know(make_rag):
+    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": j(
+        {"relevant": [], "sufficient": False, "missing": [], "conflicts": []}),
+        "answerer/cited": j({"answer": "I don't know", "citations": []})})
+    rag.add(DOCS, namespace="ns", derive=False)
+    a = rag.ask("What is Alice's dog called?", namespace="ns")
+    assert a.abstained and a.citations == ()
+
+
+def test_interrupted_run_resumes_from_checkpoint(make_rag):
+    state = {"fail": True}
+
+    def flaky(messages):
+        if state["fail"]:
+            raise BackendError("server went away")
+        return j({"answer": "Mercyful Fate", "citations": [1]})
+
+    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT, "answerer/cited": flaky})
+    rag.add(DOCS, namespace="ns", derive=False)
+    with pytest.raises(BackendError):
+        rag.ask("Which Copenhagen band?", namespace="ns", thread_id="crash-1")
+    graph = rag._graph("answer")
+    snap = graph.get_state({"configurable": {"thread_id": "crash-1"}})
+    assert snap.next == ("answer",)
+    history = list(graph.get_state_history({"configurable": {"thread_id": "crash-1"}}))
+    assert len(history) >= 4
+    state["fail"] = False
+    a = rag.resume("crash-1")
+    assert a.text == "Mercyful Fate"
+    assert len(rag.llm.calls_for("retriever/route")) == 1  # not re-run
+    assert len(rag.llm.calls_for("judge/verdict")) == 1
+
+
+def test_stream_yields_nodes_then_answer_tokens(make_rag):
+    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT,
+                    "answerer/cited": cite_first("Mercyful Fate is the band")})
+    rag.add(DOCS, namespace="ns", derive=False)
+    events = list(rag.stream("Which Copenhagen band?", namespace="ns"))
+    nodes = [e.node for e in events if e.kind == "node"]
+    assert nodes == ["route", "retrieve", "judge", "answer"]
+    tokens = [e.text for e in events if e.kind == "token"]
+    assert len(tokens) >= 3 and "".join(tokens) == "Mercyful Fate is the band"
+    assert events[-1].kind == "answer" and events[-1].data.text == "Mercyful Fate is the band"
+
+
+async def test_many_questions_in_flight(make_rag):
+    import asyncio
+
+    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT,
+                    "answerer/cited": cite_first("Mercyful Fate")})
+    rag.add(DOCS, namespace="ns", derive=False)
+    answers = await asyncio.gather(*(rag.aask(f"Which band {i}?", namespace="ns") for i in range(4)))
+    assert [a.text for a in answers] == ["Mercyful Fate"] * 4
+    assert len({a.thread_id for a in answers}) == 4
