@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
-
 from pydantic import BaseModel, ConfigDict
 
 from agentrag.deps import Deps
@@ -136,7 +135,8 @@ class AgentRAG:
             tid = thread_id or uuid.uuid4().hex
             out = graph.invoke(
                 {"namespace": namespace, "items": group, "derive": derive},
-                self._run_config(tid, tracker), context=self.deps,
+                self._run_config(tid, tracker),
+                context=self.deps,
             )
             report = report.merge(out)
         return report.model_copy(update={"usage": tracker.total})
@@ -180,7 +180,12 @@ class AgentRAG:
         return _answer(q, out, tracker, tid)
 
     def chat(
-        self, message: str, *, namespace: str, session_id: str | None = None, thread_id: str | None = None,
+        self,
+        message: str,
+        *,
+        namespace: str,
+        session_id: str | None = None,
+        thread_id: str | None = None,
         speaker: str = "user",
     ) -> Answer:
         """One chat turn: answer from memory as it was, then remember what the user said."""

@@ -50,7 +50,9 @@ OPTS = _Opts()
 
 @app.callback()
 def main(
-    data_dir: Annotated[Path | None, typer.Option(help="where memory and checkpoints live [env AGENTRAG_DATA_DIR]")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="where memory and checkpoints live [env AGENTRAG_DATA_DIR]")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML settings file [env AGENTRAG_CONFIG]")] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="show logs")] = False,
     debug: Annotated[bool, typer.Option(help="show tracebacks on errors")] = False,
@@ -113,8 +115,13 @@ def spinner(text: str) -> Iterator[None]:
 def progress() -> Progress:
     """The progress bar used for ingestion and evaluation."""
     return Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )
 
 
@@ -147,18 +154,24 @@ def ingest(
             task = bar.add_task(f"ingesting {path.name}", total=len(docs))
             for i in range(0, len(docs), batch):
                 rep = rag.add(docs[i : i + batch], namespace=namespace, derive=derive)
-                total = total.model_copy(update={
-                    "raw": total.raw + rep.raw, "written": total.written + rep.written, "facts": total.facts + rep.facts,
-                    "episodes": total.episodes + rep.episodes, "superseded": total.superseded + rep.superseded,
-                    "usage": total.usage + rep.usage,
-                })
+                total = total.model_copy(
+                    update={
+                        "raw": total.raw + rep.raw,
+                        "written": total.written + rep.written,
+                        "facts": total.facts + rep.facts,
+                        "episodes": total.episodes + rep.episodes,
+                        "superseded": total.superseded + rep.superseded,
+                        "usage": total.usage + rep.usage,
+                    }
+                )
                 bar.advance(task, len(docs[i : i + batch]))
         counts = {lvl: rag.memory.count(namespace, lvl) for lvl in ("raw", "fact", "episode")}
     console.print(
         f"{len(docs)} documents -> {total.raw} chunks, {total.facts} facts, {total.episodes} episodes "
         f"({total.written} items written, {len(total.superseded)} facts superseded) in "
         f"{time.perf_counter() - t0:.1f}s; tokens {total.usage.prompt_tokens}+{total.usage.completion_tokens}\n"
-        f"namespace [bold]{namespace}[/] now holds raw={counts['raw']} fact={counts['fact']} episode={counts['episode']}"
+        f"namespace [bold]{namespace}[/] now holds "
+        f"raw={counts['raw']} fact={counts['fact']} episode={counts['episode']}"
     )
 
 
@@ -168,7 +181,9 @@ def ask(
     question: Annotated[str, typer.Argument(help="the question")],
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="whose memory to answer from")],
     backend: Annotated[str | None, typer.Option(help=f"generator: {'|'.join(LLM_KINDS)}")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="served model name (openai/vllm) or GGUF path (local)")] = None,
     script: Annotated[Path | None, typer.Option(help="YAML of prompt id -> reply, for --backend scripted")] = None,
     stream: Annotated[bool, typer.Option(help="print answer tokens as they arrive")] = True,
@@ -247,8 +262,15 @@ def demo(
     from agentrag.ingest import Document
 
     settings = settings_for(backend, base_url)
-    rows = [json.loads(line) for line in resources.files("agentrag.demo").joinpath("hotpotqa_demo.jsonl").read_text().splitlines()]
-    docs = {p["doc_id"]: Document(text=p["text"], source_id=p["doc_id"], title=p["title"]) for r in rows for p in r["paragraphs"]}
+    rows = [
+        json.loads(line)
+        for line in resources.files("agentrag.demo").joinpath("hotpotqa_demo.jsonl").read_text().splitlines()
+    ]
+    docs = {
+        p["doc_id"]: Document(text=p["text"], source_id=p["doc_id"], title=p["title"])
+        for r in rows
+        for p in r["paragraphs"]
+    }
     console.rule("[bold]agentrag demo")
     console.print(
         f"data dir: {settings.data_dir}\ngenerator: {settings.llm.kind}; memory: Chroma ({settings.chroma.kind}); "
@@ -275,8 +297,12 @@ def demo(
             a = _ask(rag, r["question"], namespace, sys.stdout.isatty(), None)
             show_answer(a, gold=r["answer"])
             summary.add_row(
-                r["question"][:50], a.text[:40], r["answer"], ", ".join(c.evidence_id for c in a.citations),
-                str(a.usage.total_tokens), f"{time.perf_counter() - t1:.1f}",
+                r["question"][:50],
+                a.text[:40],
+                r["answer"],
+                ", ".join(c.evidence_id for c in a.citations),
+                str(a.usage.total_tokens),
+                f"{time.perf_counter() - t1:.1f}",
             )
         console.rule()
         console.print(summary)
@@ -293,3 +319,23 @@ def _mount_subcommands() -> None:
 
 
 _mount_subcommands()
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8080,
+    backend: Annotated[str | None, typer.Option(help=f"generator: {'|'.join(LLM_KINDS)}")] = None,
+    base_url: Annotated[str | None, typer.Option(help="for --backend openai")] = None,
+) -> None:
+    """Serve the HTTP API for chat backends (needs the `server` extra)."""
+    try:
+        import uvicorn
+
+        from agentrag.server.app import create_app
+    except ImportError as exc:
+        from agentrag.errors import MissingDependencyError
+
+        raise MissingDependencyError("fastapi/uvicorn", extra="server", why="agentrag serve needs them") from exc
+    uvicorn.run(create_app(settings_for(backend, base_url)), host=host, port=port)

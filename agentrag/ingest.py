@@ -138,7 +138,11 @@ def documents_from_path(path: Path, max_chars: int = 2_000_000) -> Iterator[Docu
     """Documents from a text/Markdown file, a JSONL/JSON file of documents, or a folder of them."""
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES + DATA_SUFFIXES) if path.is_dir() else [path]
+    files = (
+        sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES + DATA_SUFFIXES)
+        if path.is_dir()
+        else [path]
+    )
     if not files:
         raise InputError(f"{path}: no {', '.join(TEXT_SUFFIXES + DATA_SUFFIXES)} files found")
     for f in files:
@@ -158,7 +162,11 @@ def documents_from_path(path: Path, max_chars: int = 2_000_000) -> Iterator[Docu
 
 def _documents_from_json(f: Path, text: str, max_chars: int) -> Iterator[Document]:
     try:
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()] if f.suffix == ".jsonl" else json.loads(text)
+        rows = (
+            [json.loads(line) for line in text.splitlines() if line.strip()]
+            if f.suffix == ".jsonl"
+            else json.loads(text)
+        )
     except json.JSONDecodeError as exc:
         raise InputError(f"{f}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
     rows = rows if isinstance(rows, list) else [rows]

@@ -123,9 +123,7 @@ def load_spec(path: Path) -> PromptSpec:
             raise PromptError(f"{path}: template syntax error: {exc}") from exc
     declared = set(spec.inputs)
     if used != declared:
-        raise PromptError(
-            f"{path}: declared inputs {sorted(declared)} differ from template variables {sorted(used)}"
-        )
+        raise PromptError(f"{path}: declared inputs {sorted(declared)} differ from template variables {sorted(used)}")
     return spec
 
 

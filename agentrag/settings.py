@@ -101,6 +101,16 @@ class RetrievalConfig(_Strict):
     rrf_k: int = 60
 
 
+class MemoryConfig(_Strict):
+    """Memory-store knobs; the BM25 staleness bound is explained in ``agentrag/memory/bm25.py``."""
+
+    bm25_rebuild_ratio: float = Field(
+        0.1, gt=0.0, le=1.0, description="rebuild BM25 when changes since the last rebuild exceed this share"
+    )
+    bm25_exact_below: int = Field(5000, ge=0, description="memories this small rebuild BM25 after every change")
+    max_item_chars: int = Field(20_000, ge=1, description="refuse memory items longer than this")
+
+
 class NotesConfig(_Strict):
     """Adaptive-Note stop rules (defaults in the spirit of the paper)."""
 
@@ -118,15 +128,14 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Everything agentrag can be configured with; see README for examples."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="AGENTRAG_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="AGENTRAG_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     data_dir: Path = Field(default_factory=default_data_dir)
     llm: LLMConfig = Field(default_factory=LocalLLMConfig)
     chroma: ChromaConfig = Field(default_factory=EmbeddedChroma)
     embedder_batch_size: int = 64
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
     notes: NotesConfig = Field(default_factory=NotesConfig)
     max_rounds: int = Field(4, description="hard cap on retrieve/judge rounds in the answer graph")
     max_input_chars: int = Field(2_000_000, description="refuse single inputs larger than this")

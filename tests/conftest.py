@@ -11,10 +11,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from agentrag.api import AgentRAG  # noqa: E402
-from agentrag.memory.embedder import CachedEmbedder, default_embedder  # noqa: E402
-from agentrag.settings import load_settings  # noqa: E402
-from agentrag.testing import Reply, ScriptedChatModel  # noqa: E402
+from agentrag.api import AgentRAG
+from agentrag.memory.embedder import CachedEmbedder, default_embedder
+from agentrag.settings import load_settings
+from agentrag.testing import Reply, ScriptedChatModel
 
 
 @pytest.fixture(scope="session")

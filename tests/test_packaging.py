@@ -24,7 +24,9 @@ def run(*cmd, cwd, **kw):
 
 def test_wheel_installs_into_clean_venv(tmp_path):
     dist = tmp_path / "dist"
-    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", dist, ROOT, cwd=tmp_path)
+    built = run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", dist, ROOT, cwd=tmp_path
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = dist.glob("agentrag-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

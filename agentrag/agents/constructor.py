@@ -154,9 +154,15 @@ def extract_facts(state: IngestState, runtime: Runtime[Deps]) -> FactsUpdate:
             sources = [batch[n - 1] for n in dict.fromkeys(f.from_) if 1 <= n <= len(batch)] or list(batch)
             facts.append(
                 MemoryItem.new(
-                    namespace=ns, level="fact", text=text, source_id=f"facts:{batch[0].id}", position=j,
-                    session_id=batch[0].session_id, speaker=f.speaker or sources[0].speaker,
-                    event_time=_latest(sources), parents=tuple(s.id for s in sources),
+                    namespace=ns,
+                    level="fact",
+                    text=text,
+                    source_id=f"facts:{batch[0].id}",
+                    position=j,
+                    session_id=batch[0].session_id,
+                    speaker=f.speaker or sources[0].speaker,
+                    event_time=_latest(sources),
+                    parents=tuple(s.id for s in sources),
                     meta={"entities": ", ".join(f.entities)[:200]} if f.entities else {},
                 )
             )
@@ -190,7 +196,9 @@ def summarise(state: IngestState, runtime: Runtime[Deps]) -> EpisodesUpdate:
                 break
             turns.append({"text": i.text, "speaker": i.speaker or ""})
         when = _when(group[0])
-        prompts.append(deps.prompts.render("constructor/episode", title=f"{key}{f' ({when})' if when else ''}", turns=turns))
+        prompts.append(
+            deps.prompts.render("constructor/episode", title=f"{key}{f' ({when})' if when else ''}", turns=turns)
+        )
     replies = structured_many(deps.llm, prompts, EpisodeSummary, prompts=deps.prompts)
     episodes = []
     for (key, group), reply in zip(groups.items(), replies, strict=True):
@@ -200,8 +208,13 @@ def summarise(state: IngestState, runtime: Runtime[Deps]) -> EpisodesUpdate:
         fact_ids = tuple(dict.fromkeys(fid for i in group for fid in facts_by_raw.get(i.id, [])))
         episodes.append(
             MemoryItem.new(
-                namespace=ns, level="episode", text=reply.summary.strip(), source_id=f"episode:{key}", position=0,
-                session_id=group[0].session_id, event_time=group[0].event_time,
+                namespace=ns,
+                level="episode",
+                text=reply.summary.strip(),
+                source_id=f"episode:{key}",
+                position=0,
+                session_id=group[0].session_id,
+                event_time=group[0].event_time,
                 parents=fact_ids or tuple(i.id for i in group),
             )
         )
@@ -227,9 +240,9 @@ def dedupe(state: IngestState, runtime: Runtime[Deps]) -> DedupeUpdate:
         sim = top.dense_score if top and top.dense_score is not None else 0.0
         if top and top.item.id == fact.id:
             keep.append(fact)  # same id: an idempotent re-write, not a duplicate
-        elif top and sim >= DUPLICATE_SIM:
-            dups.append(fact.id)
-        elif top and sim >= NEAR_DUPLICATE_SIM and _judge_duplicate(deps, fact.text, top.item.text):
+        elif (top and sim >= DUPLICATE_SIM) or (
+            top and sim >= NEAR_DUPLICATE_SIM and _judge_duplicate(deps, fact.text, top.item.text)
+        ):
             dups.append(fact.id)
         else:
             keep.append(fact)
@@ -261,15 +274,18 @@ def check_consistency(state: IngestState, runtime: Runtime[Deps]) -> Consistency
     for fact in state.get("facts", []):
         hits = deps.memory.search(ns, fact.text, k=3, filters=facts_only, mode="dense")
         cands = [
-            h.item for h in hits
-            if h.item.id not in new_ids and (h.dense_score or 0.0) >= CANDIDATE_SIM
+            h.item
+            for h in hits
+            if h.item.id not in new_ids
+            and (h.dense_score or 0.0) >= CANDIDATE_SIM
             and not (fact.event_time and h.item.event_time and h.item.event_time > fact.event_time)
         ]
         if cands:
             work.append((fact, cands))
     prompts = [
         deps.prompts.render(
-            "judge/consistency", new=f.text,
+            "judge/consistency",
+            new=f.text,
             existing=[{"n": n, "text": c.text, "when": _when(c)} for n, c in enumerate(cands, 1)],
         )
         for f, cands in work
@@ -303,7 +319,9 @@ def refresh_memory(state: IngestState, runtime: Runtime[Deps]) -> RefreshUpdate:
     ns = state["namespace"]
     new = {f.id: f for f in state.get("facts", [])}
     old = {i.id: i for i in deps.memory.get(ns, [c.older for c in state.get("conflicts", [])])}
-    pairs = [(old[c.older], new[c.newer], c.reason) for c in state.get("conflicts", []) if c.older in old and c.newer in new]
+    pairs = [
+        (old[c.older], new[c.newer], c.reason) for c in state.get("conflicts", []) if c.older in old and c.newer in new
+    ]
     return {"superseded": supersede_all(deps.memory, ns, pairs)}
 
 
@@ -341,7 +359,13 @@ def remember_turn(state: ChatState, runtime: Runtime[Deps]) -> TurnUpdate:
     session = state.get("session_id") or "chat"
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     item = MemoryItem.new(
-        namespace=state["namespace"], level="raw", text=text, source_id=f"chat:{session}:{digest}", position=0,
-        session_id=session, speaker=state.get("speaker") or "user", event_time=utcnow(),
+        namespace=state["namespace"],
+        level="raw",
+        text=text,
+        source_id=f"chat:{session}:{digest}",
+        position=0,
+        session_id=session,
+        speaker=state.get("speaker") or "user",
+        event_time=utcnow(),
     )
     return {"items": [item]}

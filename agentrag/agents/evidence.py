@@ -13,7 +13,6 @@ from langgraph.runtime import Runtime
 
 from agentrag.deps import Deps
 from agentrag.state import AnswerState
-
 from agentrag.types import Conflict, Evidence, Hit, MemoryItem
 
 USABLE = ("active", "inferred")

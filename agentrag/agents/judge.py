@@ -49,6 +49,7 @@ class JudgeUpdate(TypedDict):
 
 def orient(conflict: Conflict, items: dict[str, MemoryItem], evidence: dict[str, Evidence]) -> Conflict:
     """Trust timestamps over the model about which side is newer, when both sides have one."""
+
     def when(eid: str) -> object:
         item = items.get(evidence[eid].item_id or "")
         return item.event_time or item.valid_from if item else None
@@ -61,6 +62,7 @@ def orient(conflict: Conflict, items: dict[str, MemoryItem], evidence: dict[str,
 
 def to_verdict(reply: JudgeReply, shown: list[Evidence], items: dict[str, MemoryItem], asked: list[str]) -> Verdict:
     """Map passage numbers back to evidence ids, dropping out-of-range numbers and self-conflicts."""
+
     def eid(n: int) -> str | None:
         return shown[n - 1].id if 1 <= n <= len(shown) else None
 

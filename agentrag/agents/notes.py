@@ -89,8 +89,11 @@ def take_note(state: AnswerState, runtime: Runtime[Deps]) -> NoteUpdate:
         reply = structured(
             deps.llm,
             deps.prompts.render(
-                "notes/update", question=question, note=current.text if current else "",
-                passages=numbered(fresh, items), asked=asked,
+                "notes/update",
+                question=question,
+                note=current.text if current else "",
+                passages=numbered(fresh, items),
+                asked=asked,
             ),
             NoteReply,
             prompts=deps.prompts,
@@ -118,15 +121,22 @@ def take_note(state: AnswerState, runtime: Runtime[Deps]) -> NoteUpdate:
     unique = len({h.item.id for h in state.get("hits", [])})
     reason = stop_reason(rejected, steps, unique, len(queries), deps.settings.notes)
     return {
-        "note": note, "notes_rejected": rejected, "notes_steps": steps, "queries": queries,
-        "evidence": pool, "stop_reason": reason, "noted": newest,
+        "note": note,
+        "notes_rejected": rejected,
+        "notes_steps": steps,
+        "queries": queries,
+        "evidence": pool,
+        "stop_reason": reason,
+        "noted": newest,
     }
 
 
 def _better(deps: Deps, question: str, old: str, new: str) -> bool:
     try:
         review = structured(
-            deps.llm, deps.prompts.render("notes/review", question=question, old=old, new=new), NoteReview,
+            deps.llm,
+            deps.prompts.render("notes/review", question=question, old=old, new=new),
+            NoteReview,
             prompts=deps.prompts,
         )
     except ParseError as exc:

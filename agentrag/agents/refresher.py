@@ -50,6 +50,8 @@ def refresh(state: AnswerState, runtime: Runtime[Deps]) -> RefreshUpdate:
     return {"refreshed": list(state.get("refreshed", [])) + done}
 
 
-def pairs_from_conflicts(conflicts: list[Conflict], items: dict[str, MemoryItem]) -> list[tuple[MemoryItem, MemoryItem, str]]:
+def pairs_from_conflicts(
+    conflicts: list[Conflict], items: dict[str, MemoryItem]
+) -> list[tuple[MemoryItem, MemoryItem, str]]:
     """Resolve conflicts given by memory item id into (old, new, reason) triples."""
     return [(items[c.older], items[c.newer], c.reason) for c in conflicts if c.older in items and c.newer in items]

@@ -62,7 +62,9 @@ def route(state: AnswerState, runtime: Runtime[Deps]) -> RouteUpdate:
     deps = deps_of(runtime)
     question = state["question"]
     try:
-        plan = structured(deps.llm, deps.prompts.render("retriever/route", question=question), RoutePlan, prompts=deps.prompts)
+        plan = structured(
+            deps.llm, deps.prompts.render("retriever/route", question=question), RoutePlan, prompts=deps.prompts
+        )
         r = plan_to_route(plan, question)
     except ParseError as exc:
         log.warning("router reply unusable, falling back to one-step retrieval: %s", exc)

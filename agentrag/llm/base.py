@@ -57,13 +57,9 @@ def to_openai_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
 
 def final_message(text: str, prompt_tokens: int, completion_tokens: int, **meta: Any) -> AIMessage:
     """An assistant message carrying its usage and response metadata."""
-    return AIMessage(
-        content=text, usage_metadata=usage(prompt_tokens, completion_tokens), response_metadata=meta
-    )
+    return AIMessage(content=text, usage_metadata=usage(prompt_tokens, completion_tokens), response_metadata=meta)
 
 
 def usage_chunk(prompt_tokens: int, completion_tokens: int, **meta: Any) -> AIMessageChunk:
     """The empty closing chunk of a stream, carrying the whole call's usage."""
-    return AIMessageChunk(
-        content="", usage_metadata=usage(prompt_tokens, completion_tokens), response_metadata=meta
-    )
+    return AIMessageChunk(content="", usage_metadata=usage(prompt_tokens, completion_tokens), response_metadata=meta)

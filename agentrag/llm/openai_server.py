@@ -149,9 +149,7 @@ class OpenAIChatModel(AgentChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         req = self._request(messages, stop, kwargs)
         try:
-            stream = self._sync().chat.completions.create(
-                **req, stream=True, stream_options={"include_usage": True}
-            )
+            stream = self._sync().chat.completions.create(**req, stream=True, stream_options={"include_usage": True})
             for part in stream:
                 chunk = self._chunk(part)
                 if chunk is None:

@@ -36,11 +36,13 @@ class UsageTracker(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """Remember which graph node made this call."""
         node = str((metadata or {}).get("langgraph_node") or "<outside graph>")
         with self._lock:
             self._node_of[run_id] = node
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        """Add the call's token usage to the totals."""
         prompt = completion = 0
         for gens in response.generations:
             for gen in gens:

@@ -99,7 +99,9 @@ class VLLMChatModel(AgentChatModel):
             raise BackendError(f"in-process vLLM failed: {exc}") from exc
         out = outs[0]
         text = out.outputs[0].text
-        msg = final_message(text, len(out.prompt_token_ids), len(out.outputs[0].token_ids), model_name=self.config.model)
+        msg = final_message(
+            text, len(out.prompt_token_ids), len(out.outputs[0].token_ids), model_name=self.config.model
+        )
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def close(self) -> None:

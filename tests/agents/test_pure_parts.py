@@ -13,8 +13,9 @@ from agentrag.types import Conflict, Evidence, Hit, MemoryItem, Route, Verdict
 
 
 def item(text, pos=0, when=None, level="raw", session=None):
-    return MemoryItem.new(namespace="t", level=level, text=text, source_id="s", position=pos, event_time=when,
-                          session_id=session)
+    return MemoryItem.new(
+        namespace="t", level=level, text=text, source_id="s", position=pos, event_time=when, session_id=session
+    )
 
 
 def test_router_keeps_question_first_and_dedupes():
@@ -27,8 +28,12 @@ def test_judge_maps_numbers_and_orients_conflicts_by_time():
     old = item("Alice lives in Boston", 0, datetime(2023, 1, 1, tzinfo=UTC))
     new = item("Alice moved to Paris", 1, datetime(2023, 6, 1, tzinfo=UTC))
     pool = add_hits([], [Hit(item=old, score=1), Hit(item=new, score=0.9)])
-    reply = JudgeReply(relevant=[1, 2, 9], sufficient=False, missing=["Paris", "Where?"],
-                       conflicts=[ConflictPair(older=2, newer=1, reason="moved"), ConflictPair(older=1, newer=1)])
+    reply = JudgeReply(
+        relevant=[1, 2, 9],
+        sufficient=False,
+        missing=["Paris", "Where?"],
+        conflicts=[ConflictPair(older=2, newer=1, reason="moved"), ConflictPair(older=1, newer=1)],
+    )
     v = to_verdict(reply, pool, {old.id: old, new.id: new}, asked=["where?"])
     assert v.relevant_ids == ("E1", "E2")
     assert v.missing == ("Paris",)

@@ -35,8 +35,12 @@ def cite_first(answer: str):
 
 
 def test_no_retrieval_route(make_rag):
-    rag = make_rag({"retriever/route": j({"kind": "none", "queries": [], "time": ""}),
-                    "answerer/cited": j({"answer": "4", "citations": []})})
+    rag = make_rag(
+        {
+            "retriever/route": j({"kind": "none", "queries": [], "time": ""}),
+            "answerer/cited": j({"answer": "4", "citations": []}),
+        }
+    )
     rag.add(DOCS, namespace="ns", derive=False)
     a = rag.ask("What is 2 + 2?", namespace="ns")
     assert a.text == "4" and not a.abstained
@@ -46,8 +50,9 @@ def test_no_retrieval_route(make_rag):
 
 
 def test_one_step_route_cites_memory_items(make_rag):
-    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT,
-                    "answerer/cited": cite_first("Mercyful Fate")})
+    rag = make_rag(
+        {"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT, "answerer/cited": cite_first("Mercyful Fate")}
+    )
     rag.add(DOCS, namespace="ns", derive=False)
     a = rag.ask("Which Copenhagen band released rare demo tracks?", namespace="ns")
     assert a.text == "Mercyful Fate" and a.rounds == 1
@@ -59,15 +64,20 @@ def test_one_step_route_cites_memory_items(make_rag):
 
 def test_iterative_notes_stop_after_rejections(make_rag):
     rag = make_rag(
-        {"retriever/route": ROUTE_ITER, "judge/verdict": INSUFFICIENT,
-         "notes/update": [j({"note": f"note {i}", "queries": [f"query {i}"], "inferences": []}) for i in range(6)],
-         "notes/review": j({"better": False}),
-         "answerer/cited": cite_first("Mercyful Fate")},
-        notes={"max_rejections": 2, "max_steps": 9, "max_items": 99}, max_rounds=9,
+        {
+            "retriever/route": ROUTE_ITER,
+            "judge/verdict": INSUFFICIENT,
+            "notes/update": [j({"note": f"note {i}", "queries": [f"query {i}"], "inferences": []}) for i in range(6)],
+            "notes/review": j({"better": False}),
+            "answerer/cited": cite_first("Mercyful Fate"),
+        },
+        notes={"max_rejections": 2, "max_steps": 9, "max_items": 99},
+        max_rounds=9,
     )
     rag.add(DOCS, namespace="ns", derive=False)
-    out = rag._graph("answer").invoke({"question": "Which band?", "namespace": "ns"},
-                                      {"configurable": {"thread_id": "t1"}}, context=rag.deps)
+    out = rag._graph("answer").invoke(
+        {"question": "Which band?", "namespace": "ns"}, {"configurable": {"thread_id": "t1"}}, context=rag.deps
+    )
     assert out["stop_reason"] == "notes: 2 rejected notes"
     assert out["note"].text == "note 0"  # the first note was kept; both candidates rejected
     assert len(rag.llm.calls_for("notes/review")) == 2
@@ -75,11 +85,15 @@ def test_iterative_notes_stop_after_rejections(make_rag):
 
 def test_iterative_notes_stop_after_steps(make_rag):
     rag = make_rag(
-        {"retriever/route": ROUTE_ITER, "judge/verdict": INSUFFICIENT,
-         "notes/update": [j({"note": f"note {i}", "queries": [f"query {i}"], "inferences": []}) for i in range(6)],
-         "notes/review": j({"better": True}),
-         "answerer/cited": cite_first("Mercyful Fate")},
-        notes={"max_rejections": 9, "max_steps": 2, "max_items": 99}, max_rounds=9,
+        {
+            "retriever/route": ROUTE_ITER,
+            "judge/verdict": INSUFFICIENT,
+            "notes/update": [j({"note": f"note {i}", "queries": [f"query {i}"], "inferences": []}) for i in range(6)],
+            "notes/review": j({"better": True}),
+            "answerer/cited": cite_first("Mercyful Fate"),
+        },
+        notes={"max_rejections": 9, "max_steps": 2, "max_items": 99},
+        max_rounds=9,
     )
     rag.add(DOCS, namespace="ns", derive=False)
     a = rag.ask("Which band?", namespace="ns")
@@ -93,17 +107,24 @@ def test_iterative_notes_stop_after_steps(make_rag):
 
 def test_iterative_notes_stop_after_unique_items(make_rag):
     rag = make_rag(
-        {"retriever/route": ROUTE_ITER, "judge/verdict": INSUFFICIENT,
-         "notes/update": [j({"note": f"note {i}", "queries": [f"Amy Johnson aviator {i}", f"Chiang {i}"],
-                             "inferences": []}) for i in range(6)],
-         "notes/review": j({"better": True}),
-         "answerer/cited": cite_first("x")},
-        notes={"max_rejections": 9, "max_steps": 9, "max_items": 5}, max_rounds=9,
+        {
+            "retriever/route": ROUTE_ITER,
+            "judge/verdict": INSUFFICIENT,
+            "notes/update": [
+                j({"note": f"note {i}", "queries": [f"Amy Johnson aviator {i}", f"Chiang {i}"], "inferences": []})
+                for i in range(6)
+            ],
+            "notes/review": j({"better": True}),
+            "answerer/cited": cite_first("x"),
+        },
+        notes={"max_rejections": 9, "max_steps": 9, "max_items": 5},
+        max_rounds=9,
         retrieval={"top_k": 2},
     )
     rag.add(DOCS, namespace="ns", derive=False)
-    out = rag._graph("answer").invoke({"question": "Which band?", "namespace": "ns"},
-                                      {"configurable": {"thread_id": "t3"}}, context=rag.deps)
+    out = rag._graph("answer").invoke(
+        {"question": "Which band?", "namespace": "ns"}, {"configurable": {"thread_id": "t3"}}, context=rag.deps
+    )
     assert out["stop_reason"].startswith("notes: ") and out["stop_reason"].endswith("unique items")
     assert int(out["stop_reason"].split()[1]) >= 5
 
@@ -113,13 +134,33 @@ def test_evidence_revised_when_later_evidence_contradicts(make_rag):
         text = messages[-1].content
         return j({"answer": "Paris" if "Boston" not in text else "Boston", "citations": [1]})
 
-    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": j(
-        {"relevant": [1, 2], "sufficient": True, "missing": [],
-         "conflicts": [{"older": 1, "newer": 2, "reason": "she moved"}]}), "answerer/cited": answer})
-    rag.add([
-        {"speaker": "Alice", "content": "I live in Boston.", "session_id": "s1", "time": "2023-01-05T10:00:00Z"},
-        {"speaker": "Alice", "content": "I moved to Paris last month.", "session_id": "s2", "time": "2023-06-05T10:00:00Z"},
-    ], namespace="ns", derive=False)
+    rag = make_rag(
+        {
+            "retriever/route": ROUTE_SINGLE,
+            "judge/verdict": j(
+                {
+                    "relevant": [1, 2],
+                    "sufficient": True,
+                    "missing": [],
+                    "conflicts": [{"older": 1, "newer": 2, "reason": "she moved"}],
+                }
+            ),
+            "answerer/cited": answer,
+        }
+    )
+    rag.add(
+        [
+            {"speaker": "Alice", "content": "I live in Boston.", "session_id": "s1", "time": "2023-01-05T10:00:00Z"},
+            {
+                "speaker": "Alice",
+                "content": "I moved to Paris last month.",
+                "session_id": "s2",
+                "time": "2023-06-05T10:00:00Z",
+            },
+        ],
+        namespace="ns",
+        derive=False,
+    )
     a = rag.ask("Where does Alice live?", namespace="ns")
     assert a.text == "Paris"
     status = {e.text: e for e in a.evidence}
@@ -132,14 +173,38 @@ def test_evidence_revised_when_later_evidence_contradicts(make_rag):
 
 
 def test_memory_refreshed_on_conflicting_facts(make_rag):
-    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": j(
-        {"relevant": [1, 2], "sufficient": True, "missing": [],
-         "conflicts": [{"older": 2, "newer": 1, "reason": "moved"}]}),
-        "answerer/cited": lambda m: j({"answer": "Paris" if "Boston" not in m[-1].content else "?", "citations": [1]})})
-    old = MemoryItem.new(namespace="ns", level="fact", text="Alice lives in Boston.", source_id="f", position=0,
-                         event_time=datetime(2023, 1, 1, tzinfo=UTC))
-    new = MemoryItem.new(namespace="ns", level="fact", text="Alice lives in Paris now.", source_id="f", position=1,
-                         event_time=datetime(2023, 6, 1, tzinfo=UTC))
+    rag = make_rag(
+        {
+            "retriever/route": ROUTE_SINGLE,
+            "judge/verdict": j(
+                {
+                    "relevant": [1, 2],
+                    "sufficient": True,
+                    "missing": [],
+                    "conflicts": [{"older": 2, "newer": 1, "reason": "moved"}],
+                }
+            ),
+            "answerer/cited": lambda m: j(
+                {"answer": "Paris" if "Boston" not in m[-1].content else "?", "citations": [1]}
+            ),
+        }
+    )
+    old = MemoryItem.new(
+        namespace="ns",
+        level="fact",
+        text="Alice lives in Boston.",
+        source_id="f",
+        position=0,
+        event_time=datetime(2023, 1, 1, tzinfo=UTC),
+    )
+    new = MemoryItem.new(
+        namespace="ns",
+        level="fact",
+        text="Alice lives in Paris now.",
+        source_id="f",
+        position=1,
+        event_time=datetime(2023, 6, 1, tzinfo=UTC),
+    )
     rag.memory.add("ns", [old, new])
     a = rag.ask("Where does Alice live?", namespace="ns")
     assert a.text == "Paris"
@@ -158,9 +223,13 @@ def test_abstains_when_memory_is_empty(make_rag):
 
 
 def test_abstains_when_model_says_it_does_not_know(make_rag):
-    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": j(
-        {"relevant": [], "sufficient": False, "missing": [], "conflicts": []}),
-        "answerer/cited": j({"answer": "I don't know", "citations": []})})
+    rag = make_rag(
+        {
+            "retriever/route": ROUTE_SINGLE,
+            "judge/verdict": j({"relevant": [], "sufficient": False, "missing": [], "conflicts": []}),
+            "answerer/cited": j({"answer": "I don't know", "citations": []}),
+        }
+    )
     rag.add(DOCS, namespace="ns", derive=False)
     a = rag.ask("What is Alice's dog called?", namespace="ns")
     assert a.abstained and a.citations == ()
@@ -191,8 +260,13 @@ def test_interrupted_run_resumes_from_checkpoint(make_rag):
 
 
 def test_stream_yields_nodes_then_answer_tokens(make_rag):
-    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT,
-                    "answerer/cited": cite_first("Mercyful Fate is the band")})
+    rag = make_rag(
+        {
+            "retriever/route": ROUTE_SINGLE,
+            "judge/verdict": SUFFICIENT,
+            "answerer/cited": cite_first("Mercyful Fate is the band"),
+        }
+    )
     rag.add(DOCS, namespace="ns", derive=False)
     events = list(rag.stream("Which Copenhagen band?", namespace="ns"))
     nodes = [e.node for e in events if e.kind == "node"]
@@ -205,8 +279,9 @@ def test_stream_yields_nodes_then_answer_tokens(make_rag):
 async def test_many_questions_in_flight(make_rag):
     import asyncio
 
-    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT,
-                    "answerer/cited": cite_first("Mercyful Fate")})
+    rag = make_rag(
+        {"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT, "answerer/cited": cite_first("Mercyful Fate")}
+    )
     rag.add(DOCS, namespace="ns", derive=False)
     answers = await asyncio.gather(*(rag.aask(f"Which band {i}?", namespace="ns") for i in range(4)))
     assert [a.text for a in answers] == ["Mercyful Fate"] * 4

@@ -28,11 +28,19 @@ def test_mermaid_snapshot(name, graph, xray):
 def test_answer_graph_shows_every_conditional_edge():
     drawing = answer.graph.get_graph().draw_mermaid()
     for edge in [
-        "route -.-> retrieve", "route -.-> answer",
-        "judge -.-> refresh", "judge -.-> revise", "judge -.-> note", "judge -.-> retrieve", "judge -.-> answer",
-        "note -.-> retrieve", "note -.-> answer",
-        "revise -.-> note", "revise -.-> answer",
-        "refresh --> revise", "retrieve --> judge",
+        "route -.-> retrieve",
+        "route -.-> answer",
+        "judge -.-> refresh",
+        "judge -.-> revise",
+        "judge -.-> note",
+        "judge -.-> retrieve",
+        "judge -.-> answer",
+        "note -.-> retrieve",
+        "note -.-> answer",
+        "revise -.-> note",
+        "revise -.-> answer",
+        "refresh --> revise",
+        "retrieve --> judge",
     ]:
         assert edge in drawing, edge
 

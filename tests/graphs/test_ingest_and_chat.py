@@ -13,7 +13,9 @@ def facts_from_turns(messages) -> str:
     text = messages[-1].content
     facts = []
     if "Boston" in text:
-        facts.append({"text": "Alice lives in Boston.", "from": [1], "speaker": "Alice", "entities": ["Alice", "Boston"]})
+        facts.append(
+            {"text": "Alice lives in Boston.", "from": [1], "speaker": "Alice", "entities": ["Alice", "Boston"]}
+        )
     if "Paris" in text:
         facts.append({"text": "Alice moved to Paris.", "from": [1], "speaker": "Alice", "entities": ["Alice", "Paris"]})
     if "tea" in text:
@@ -43,12 +45,22 @@ SCRIPT = {
 }
 
 SESSION_1 = [
-    {"speaker": "Alice", "content": "Hi! I live in Boston these days.", "session_id": "s1", "time": "2023-01-05T10:00:00Z"},
+    {
+        "speaker": "Alice",
+        "content": "Hi! I live in Boston these days.",
+        "session_id": "s1",
+        "time": "2023-01-05T10:00:00Z",
+    },
     {"speaker": "Bob", "content": "Nice, how is the weather?", "session_id": "s1", "time": "2023-01-05T10:01:00Z"},
     {"speaker": "Alice", "content": "Cold. I drink a lot of tea.", "session_id": "s1", "time": "2023-01-05T10:02:00Z"},
 ]
 SESSION_2 = [
-    {"speaker": "Alice", "content": "Big news: I moved to Paris last week!", "session_id": "s2", "time": "2023-06-05T10:00:00Z"},
+    {
+        "speaker": "Alice",
+        "content": "Big news: I moved to Paris last week!",
+        "session_id": "s2",
+        "time": "2023-06-05T10:00:00Z",
+    },
 ]
 
 
@@ -94,8 +106,17 @@ def test_reingesting_adds_nothing_and_calls_no_model(make_rag):
 def test_duplicate_fact_is_not_stored_twice(make_rag):
     rag = make_rag(dict(SCRIPT))
     rag.add(SESSION_1, namespace="alice")
-    rep = rag.add([{"speaker": "Alice", "content": "As I said, I live in Boston.", "session_id": "s3",
-                    "time": "2023-02-01T10:00:00Z"}], namespace="alice")
+    rep = rag.add(
+        [
+            {
+                "speaker": "Alice",
+                "content": "As I said, I live in Boston.",
+                "session_id": "s3",
+                "time": "2023-02-01T10:00:00Z",
+            }
+        ],
+        namespace="alice",
+    )
     assert rep.duplicates == 1 and rep.facts == 0
     assert rag.memory.count("alice", "fact") == 2
 

@@ -77,5 +77,5 @@ def test_no_prompt_strings_in_python_sources():
     root = Path(__file__).resolve().parents[2]
     for py in list((root / "agentrag").rglob("*.py")) + list((root / "graphs").rglob("*.py")):
         text = py.read_text()
-        assert "SystemMessage(\"" not in text and "HumanMessage(\"" not in text, py
+        assert 'SystemMessage("' not in text and 'HumanMessage("' not in text, py
         assert "You are a" not in text, py

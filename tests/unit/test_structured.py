@@ -17,7 +17,7 @@ class Pick(BaseModel):
 
 
 def prompt():
-    return default_library().render("answerer/cited", question="Who?", passages=[{"n": 1, "text": "Ann did."}], note="")
+    return default_library().render("answerer/cited", question="Who?", passages=[{"n": 1, "text": "Ann did.", "when": ""}], note="")
 
 
 def test_valid_reply_is_parsed_and_schema_is_sent():
@@ -30,7 +30,9 @@ def test_valid_reply_is_parsed_and_schema_is_sent():
 
 
 def test_one_corrective_retry_then_success():
-    llm = ScriptedChatModel(replies={"answerer/cited": ["not json at all", '```json\n{"answer": "Ann", "citations": []}\n```']})
+    llm = ScriptedChatModel(
+        replies={"answerer/cited": ["not json at all", '```json\n{"answer": "Ann", "citations": []}\n```']}
+    )
     out = structured(llm, prompt(), Pick)
     assert out.answer == "Ann"
     assert len(llm.calls) == 2
