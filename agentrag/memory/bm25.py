@@ -254,8 +254,14 @@ class Bm25Index:
         tokens = [self._tokens[r] for r in keep]
         cols = {
             name: col.view[alive].copy()
-            for name, col in (("vf", self._vf), ("vt", self._vt), ("ev", self._ev), ("spk", self._spk),
-                              ("ses", self._ses), ("src", self._src))
+            for name, col in (
+                ("vf", self._vf),
+                ("vt", self._vt),
+                ("ev", self._ev),
+                ("spk", self._spk),
+                ("ses", self._ses),
+                ("src", self._src),
+            )
         }
         self._reset_rows()
         self._ids = ids
@@ -263,14 +269,19 @@ class Bm25Index:
         self._tokens = tokens
         self._alive.extend([True] * len(ids))
         self._dl.extend([len(t) for t in tokens])
-        for name, col in (("vf", self._vf), ("vt", self._vt), ("ev", self._ev), ("spk", self._spk),
-                          ("ses", self._ses), ("src", self._src)):
+        for name, col in (
+            ("vf", self._vf),
+            ("vt", self._vt),
+            ("ev", self._ev),
+            ("spk", self._spk),
+            ("ses", self._ses),
+            ("src", self._src),
+        ):
             col.extend(cols[name])  # type: ignore[arg-type]
         n_vocab = len(self._vocab)
         if ids and n_vocab:
             seg = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
-            seg.index(([t.tolist() for t in tokens], dict(self._vocab)), create_empty_token=False,
-                      show_progress=False)
+            seg.index(([t.tolist() for t in tokens], dict(self._vocab)), create_empty_token=False, show_progress=False)
             self._seg = seg
             df = np.diff(seg.scores["indptr"]).astype(np.float64)
             n = len(ids)

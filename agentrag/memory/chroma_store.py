@@ -94,8 +94,12 @@ class ChromaStore:
             col = self._client.get_or_create_collection(
                 name,
                 configuration={"hnsw": {"space": "cosine"}},
-                metadata={"agentrag_namespace": ns, "agentrag_level": level, "embedder": self.embedder.name,
-                          "dim": self.embedder.dim},
+                metadata={
+                    "agentrag_namespace": ns,
+                    "agentrag_level": level,
+                    "embedder": self.embedder.name,
+                    "dim": self.embedder.dim,
+                },
                 embedding_function=None,
             )
         else:
@@ -114,9 +118,9 @@ class ChromaStore:
         self._collections[key] = col
         return col
 
-    def _decode(self, ns: str, ids: Sequence[str], docs: Sequence[Any] | None, mds: Sequence[Any] | None) -> list[
-        MemoryItem
-    ]:
+    def _decode(
+        self, ns: str, ids: Sequence[str], docs: Sequence[Any] | None, mds: Sequence[Any] | None
+    ) -> list[MemoryItem]:
         out = []
         for item_id, doc, md in zip(ids, docs or [], mds or [], strict=True):
             if md is None or md.get("ns") != ns:  # defence in depth: never hand out another tenant's record
@@ -194,12 +198,20 @@ class ChromaStore:
                 unchanged.append(it.id)
             else:
                 diff = records.content_diff(old, it)
-                write.append(it.model_copy(update={
-                    "ingested_at": old.ingested_at, "valid_from": old.valid_from, "valid_to": old.valid_to,
-                    "superseded_by": old.superseded_by, "version": old.version + 1,
-                }))
-                changes.append(Change(it.id, level, "update", reason="changed " + ", ".join(diff),
-                                      before=old.text, after=it.text))
+                write.append(
+                    it.model_copy(
+                        update={
+                            "ingested_at": old.ingested_at,
+                            "valid_from": old.valid_from,
+                            "valid_to": old.valid_to,
+                            "superseded_by": old.superseded_by,
+                            "version": old.version + 1,
+                        }
+                    )
+                )
+                changes.append(
+                    Change(it.id, level, "update", reason="changed " + ", ".join(diff), before=old.text, after=it.text)
+                )
                 updated.append(it.id)
         if write:
             vectors = self._embed([it.text for it in write])
@@ -216,8 +228,15 @@ class ChromaStore:
         return vecs
 
     def _write(
-        self, ns: str, level: Level, col: Collection, items: Sequence[MemoryItem], vectors: Vectors | None,
-        changes: Sequence[Change], actor: str, extra_edges: Sequence[tuple[str, str, str]] = (),
+        self,
+        ns: str,
+        level: Level,
+        col: Collection,
+        items: Sequence[MemoryItem],
+        vectors: Vectors | None,
+        changes: Sequence[Change],
+        actor: str,
+        extra_edges: Sequence[tuple[str, str, str]] = (),
     ) -> None:
         """History, then Chroma, then provenance and BM25, under the store lock.
 
@@ -271,14 +290,35 @@ class ChromaStore:
             new = records.normalise(candidate)
             col = self._collection(ns, new.level, create=True)
             assert col is not None
-            self._write(ns, new.level, col, [new], self._embed([new.text]),
-                        [Change(new.id, new.level, "add", reason=f"supersedes {old_id}: {reason}", after=new.text,
-                                related_id=old_id)], actor)
+            self._write(
+                ns,
+                new.level,
+                col,
+                [new],
+                self._embed([new.text]),
+                [
+                    Change(
+                        new.id,
+                        new.level,
+                        "add",
+                        reason=f"supersedes {old_id}: {reason}",
+                        after=new.text,
+                        related_id=old_id,
+                    )
+                ],
+                actor,
+            )
         if old.superseded_by is None:
             closed = old.model_copy(update={"valid_to": new.valid_from, "superseded_by": new.id})
-            self._close(ns, closed, Change(old.id, old.level, "supersede", reason=reason, before=old.text,
-                                           after=new.text, related_id=new.id), actor,
-                        edge=(old.id, new.id, SUPERSEDED_BY))
+            self._close(
+                ns,
+                closed,
+                Change(
+                    old.id, old.level, "supersede", reason=reason, before=old.text, after=new.text, related_id=new.id
+                ),
+                actor,
+                edge=(old.id, new.id, SUPERSEDED_BY),
+            )
         return new
 
     def invalidate(self, namespace: str, item_id: str, *, reason: str, actor: str = "system") -> MemoryItem:
@@ -356,7 +396,12 @@ class ChromaStore:
         return got[0]
 
     def list(
-        self, namespace: str, level: Level | None = None, *, limit: int = 100, offset: int = 0,
+        self,
+        namespace: str,
+        level: Level | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
         include_invalid: bool = False,
     ) -> list[MemoryItem]:
         """Items of a namespace in insertion order (across levels: by ingestion time)."""
@@ -415,7 +460,12 @@ class ChromaStore:
 
     # -- search -----------------------------------------------------------------
     def search(
-        self, namespace: str, query: str, *, k: int = 5, filters: SearchFilters | None = None,
+        self,
+        namespace: str,
+        query: str,
+        *,
+        k: int = 5,
+        filters: SearchFilters | None = None,
         mode: SearchMode = "hybrid",
     ) -> list[Hit]:
         """Best ``k`` items for ``query``: dense (Chroma), sparse (BM25) or both fused.
@@ -458,15 +508,23 @@ class ChromaStore:
         for item_id, score in fused:
             if item_id not in items:  # forgotten between the two reads
                 continue
-            hits.append(Hit(
-                item=items[item_id], score=score, rank=len(hits) + 1,
-                dense_score=dense[item_id][0] if item_id in dense else None,
-                sparse_score=sparse[item_id][0] if item_id in sparse else None,
-            ))
+            hits.append(
+                Hit(
+                    item=items[item_id],
+                    score=score,
+                    rank=len(hits) + 1,
+                    dense_score=dense[item_id][0] if item_id in dense else None,
+                    sparse_score=sparse[item_id][0] if item_id in sparse else None,
+                )
+            )
         return hits
 
     def _fuse(
-        self, mode: SearchMode, d_rank: list[str], s_rank: list[str], dense: dict[str, tuple[float, MemoryItem]],
+        self,
+        mode: SearchMode,
+        d_rank: list[str],
+        s_rank: list[str],
+        dense: dict[str, tuple[float, MemoryItem]],
         sparse: dict[str, tuple[float, Level]],
     ) -> list[tuple[str, float]]:
         match mode:
@@ -477,8 +535,9 @@ class ChromaStore:
             case _:
                 cfg = self.settings.retrieval
                 if cfg.fusion == "interpolate":
-                    return interpolate({i: dense[i][0] for i in d_rank}, {i: sparse[i][0] for i in s_rank},
-                                       alpha=cfg.alpha)
+                    return interpolate(
+                        {i: dense[i][0] for i in d_rank}, {i: sparse[i][0] for i in s_rank}, alpha=cfg.alpha
+                    )
                 return rrf([d_rank, s_rank], k=cfg.rrf_k)
 
     def _dense(
@@ -496,8 +555,9 @@ class ChromaStore:
             got = self._hits(ns, res, filters, now)
             if len(got) >= n or len(res["ids"][0]) < fetch:
                 return got[:n]
-        res = col.query(query_embeddings=qvec, n_results=n, where=records.where(filters, now),
-                        include=[*_INCLUDE, "distances"])
+        res = col.query(
+            query_embeddings=qvec, n_results=n, where=records.where(filters, now), include=[*_INCLUDE, "distances"]
+        )
         return self._hits(ns, res, filters, now)[:n]
 
     def _hits(self, ns: str, res: Any, filters: SearchFilters, now: datetime) -> list[tuple[MemoryItem, float]]:
@@ -510,7 +570,9 @@ class ChromaStore:
     ) -> list[tuple[str, float]]:
         flt = Bm25Filter(
             as_of_us=None if filters.include_invalid else records.to_us(filters.as_of or now),
-            speaker=filters.speaker, session_id=filters.session_id, source_id=filters.source_id,
+            speaker=filters.speaker,
+            session_id=filters.session_id,
+            source_id=filters.source_id,
             time_from_us=None if filters.time_from is None else records.to_us(filters.time_from),
             time_to_us=None if filters.time_to is None else records.to_us(filters.time_to),
         )
@@ -547,8 +609,12 @@ class ChromaStore:
             levels[lv] = LevelStats(valid=self.count(ns, lv), total=self.count(ns, lv, include_invalid=True))
         graph = self._prov.graph(ns, self._history.last_seq(ns))
         return StoreStats(
-            namespace=ns, backend=self.backend, embedder=self.embedder.name, levels=levels,
-            history_entries=self._history.count(ns), provenance_edges=graph.number_of_edges(),
+            namespace=ns,
+            backend=self.backend,
+            embedder=self.embedder.name,
+            levels=levels,
+            history_entries=self._history.count(ns),
+            provenance_edges=graph.number_of_edges(),
             bm25={lv: idx.stats() for (n, lv), idx in self._bm25.items() if n == ns},
         )
 
@@ -562,8 +628,12 @@ class ChromaStore:
 
 def _doc(item: MemoryItem) -> Doc:
     return Doc(
-        id=item.id, text=item.text, valid_from_us=records.to_us(item.valid_from),
+        id=item.id,
+        text=item.text,
+        valid_from_us=records.to_us(item.valid_from),
         valid_to_us=records.OPEN_END_US if item.valid_to is None else records.to_us(item.valid_to),
         event_us=None if item.event_time is None else records.to_us(item.event_time),
-        speaker=item.speaker, session_id=item.session_id, source_id=item.source_id,
+        speaker=item.speaker,
+        session_id=item.session_id,
+        source_id=item.source_id,
     )

@@ -157,8 +157,16 @@ class HistoryLog:
             ).fetchall()
         return [
             HistoryEntry(
-                seq=seq, item_id=iid, namespace=ns, event=event, at=datetime.fromisoformat(at), actor=actor,
-                reason=reason, before=before, after=after, related_id=related,
+                seq=seq,
+                item_id=iid,
+                namespace=ns,
+                event=event,
+                at=datetime.fromisoformat(at),
+                actor=actor,
+                reason=reason,
+                before=before,
+                after=after,
+                related_id=related,
             )
             for seq, iid, ns, event, at, actor, reason, before, after, related in rows
         ]
@@ -167,9 +175,7 @@ class HistoryLog:
         """Sequence number of the latest entry (0 if none): a cheap change counter for caches."""
         with self.db.lock:
             if level is None:
-                row = self.db.conn.execute(
-                    "SELECT MAX(seq) FROM history WHERE namespace = ?", (namespace,)
-                ).fetchone()
+                row = self.db.conn.execute("SELECT MAX(seq) FROM history WHERE namespace = ?", (namespace,)).fetchone()
             else:
                 row = self.db.conn.execute(
                     "SELECT MAX(seq) FROM history WHERE namespace = ? AND level = ?", (namespace, level)

@@ -28,9 +28,7 @@ def check_text(text: object, *, what: str, max_chars: int) -> str:
         )
     bad = _BINARY.search(text)
     if bad is not None:
-        raise InputError(
-            f"{what} looks like binary data (control character {bad.group()!r} at offset {bad.start()})"
-        )
+        raise InputError(f"{what} looks like binary data (control character {bad.group()!r} at offset {bad.start()})")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:

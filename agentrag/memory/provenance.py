@@ -50,9 +50,7 @@ class ProvenanceGraph:
         with db.transaction() as conn:
             conn.executescript(_SCHEMA)
 
-    def add_edges(
-        self, namespace: str, edges: Iterable[tuple[str, str, str]], *, before: int, after: int
-    ) -> None:
+    def add_edges(self, namespace: str, edges: Iterable[tuple[str, str, str]], *, before: int, after: int) -> None:
         """Persist ``(src, dst, kind)`` edges and patch the cached graph if it was current at ``before``.
 
         ``before``/``after`` are the namespace's history generation around the write
@@ -77,9 +75,7 @@ class ProvenanceGraph:
                 )
             self._patch(namespace, before, after, lambda g: g.remove_nodes_from(ids))
 
-    def _patch(
-        self, namespace: str, before: int, after: int, change: Callable[[nx.MultiDiGraph], object]
-    ) -> None:
+    def _patch(self, namespace: str, before: int, after: int, change: Callable[[nx.MultiDiGraph], object]) -> None:
         cached = self._graphs.pop(namespace, None)
         if cached is not None and cached[0] == before:
             change(cached[1])
@@ -93,7 +89,7 @@ class ProvenanceGraph:
                 return cached[1]
             graph: nx.MultiDiGraph = nx.MultiDiGraph()
             rows = self.db.conn.execute(
-                "SELECT src, dst, kind FROM provenance WHERE namespace = ?", (namespace,)
+                "SELECT src, dst, kind FROM provenance WHERE namespace = ? ORDER BY rowid", (namespace,)
             ).fetchall()
             graph.add_edges_from(rows)  # (src, dst, key=kind)
             self._graphs[namespace] = (generation, graph)

@@ -160,6 +160,12 @@ def is_selective(filters: SearchFilters) -> bool:
     """Whether filters go beyond "currently valid" (then post-filtering may starve)."""
     return any(
         v is not None
-        for v in (filters.speaker, filters.session_id, filters.source_id, filters.time_from, filters.time_to,
-                  filters.as_of)
+        for v in (
+            filters.speaker,
+            filters.session_id,
+            filters.source_id,
+            filters.time_from,
+            filters.time_to,
+            filters.as_of,
+        )
     )
