@@ -34,10 +34,10 @@ class ConflictPair(BaseModel):
 class JudgeReply(BaseModel):
     """The Judge's structured reply (passage numbers, as shown to the model)."""
 
-    relevant: list[int] = Field(default_factory=list, max_length=30)
+    relevant: list[int] = Field(default_factory=list, max_length=10)
     sufficient: bool
-    missing: list[str] = Field(default_factory=list, max_length=3)
-    conflicts: list[ConflictPair] = Field(default_factory=list, max_length=5)
+    missing: list[str] = Field(default_factory=list, max_length=2)
+    conflicts: list[ConflictPair] = Field(default_factory=list, max_length=2)
 
 
 class JudgeUpdate(TypedDict):

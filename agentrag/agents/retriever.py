@@ -15,6 +15,16 @@ from agentrag.types import Evidence, Hit, Route
 
 log = logging.getLogger(__name__)
 
+MIN_DENSE_SIM = 0.2
+"""Hits found only by dense search below this cosine similarity are noise, not evidence."""
+
+
+def related(hit: Hit) -> bool:
+    """Keep lexical matches, and dense matches that are at least loosely related."""
+    if hit.sparse_score:
+        return True
+    return hit.dense_score is None or hit.dense_score >= MIN_DENSE_SIM
+
 
 class RetrieveUpdate(TypedDict):
     """What ``retrieve`` writes."""
@@ -37,8 +47,9 @@ def retrieve(state: AnswerState, runtime: Runtime[Deps]) -> RetrieveUpdate:
         found = deps.memory.search(
             state["namespace"], query, k=deps.settings.retrieval.top_k, filters=filters, mode="hybrid"
         )
-        log.debug("query %r -> %d hits", query, len(found))
-        hits.extend(found)
+        kept = [h for h in found if related(h)]
+        log.debug("query %r -> %d hits, %d related", query, len(found), len(kept))
+        hits.extend(kept)
     return {
         "hits": hits,
         "evidence": add_hits(state.get("evidence", []), hits),

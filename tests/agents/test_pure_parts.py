@@ -19,8 +19,14 @@ def item(text, pos=0, when=None, level="raw", session=None):
 
 
 def test_router_keeps_question_first_and_dedupes():
-    r = plan_to_route(RoutePlan(kind="iterative", queries=["Alice city", "alice CITY", " ", "Bob job"]), "Where?")
-    assert r.queries == ("Where?", "Alice city", "Bob job")
+    q = "Where does Alice live, and what is Bob's job?"
+    r = plan_to_route(
+        RoutePlan.model_construct(
+            kind="iterative", queries=["Alice city", "alice CITY", " ", "Bob job", "iterative"], time=""
+        ),
+        q,
+    )
+    assert r.queries == (q, "Alice city", "Bob job")  # "iterative" shares no word with the question
     assert plan_to_route(RoutePlan(kind="none", queries=["x"]), "hi").queries == ()
 
 

@@ -215,6 +215,28 @@ def test_memory_refreshed_on_conflicting_facts(make_rag):
     assert old.id not in {h.item.id for h in rag.search("Alice Boston", namespace="ns")}
 
 
+def test_router_saying_none_is_overruled_when_memory_is_closely_related(make_rag):
+    rag = make_rag(
+        {
+            "retriever/route": j({"kind": "none", "queries": [], "time": ""}),
+            "judge/verdict": SUFFICIENT,
+            "answerer/cited": cite_first("Mercyful Fate"),
+        }
+    )
+    rag.add(DOCS, namespace="ns", derive=False)
+    a = rag.ask("Which Copenhagen band released rare demo tracks?", namespace="ns")
+    assert a.route.kind == "single" and "overruled" in a.route.reason
+    assert a.citations and a.rounds == 1
+
+
+def test_abstains_when_memory_holds_nothing_related(make_rag):
+    rag = make_rag({"retriever/route": ROUTE_SINGLE})
+    rag.add(DOCS, namespace="ns", derive=False)
+    a = rag.ask("How cold does the sea get in winter?", namespace="ns")
+    assert a.abstained and a.evidence == ()
+    assert not rag.llm.calls_for("answerer/cited")
+
+
 def test_abstains_when_memory_is_empty(make_rag):
     rag = make_rag({"retriever/route": ROUTE_SINGLE})
     a = rag.ask("What is Alice's dog called?", namespace="empty")

@@ -29,6 +29,16 @@ def consistency(messages) -> str:
     return j({"contradicts": contradicts, "reason": "Alice moved from Boston to Paris" if contradicts else ""})
 
 
+def judge_passages(messages) -> str:
+    """The Judge's job, scripted: flag the old Boston statement as contradicted by the Paris one."""
+    lines = [ln for ln in messages[-1].content.splitlines() if ln.startswith("[")]
+    num = {ln.split("]")[0][1:]: ln for ln in lines}
+    boston = [int(n) for n, ln in num.items() if "Boston" in ln]
+    paris = [int(n) for n, ln in num.items() if "Paris" in ln]
+    conflicts = [{"older": b, "newer": paris[0], "reason": "Alice moved"} for b in boston] if paris else []
+    return j({"relevant": sorted(boston + paris), "sufficient": True, "missing": [], "conflicts": conflicts})
+
+
 def answer_from_passages(messages) -> str:
     text = messages[-1].content
     return j({"answer": "Paris" if "Paris" in text and "Boston" not in text else "Boston?", "citations": [1]})
@@ -40,7 +50,7 @@ SCRIPT = {
     "judge/consistency": consistency,
     "judge/duplicate": j({"duplicate": True}),
     "retriever/route": j({"kind": "single", "queries": [], "time": ""}),
-    "judge/verdict": j({"relevant": [1], "sufficient": True, "missing": [], "conflicts": []}),
+    "judge/verdict": judge_passages,
     "answerer/cited": answer_from_passages,
 }
 
@@ -90,6 +100,8 @@ def test_later_session_supersedes_earlier_fact(make_rag):
     assert "Alice moved to Paris." in current and "Alice lives in Boston." not in current
     a = rag.ask("Where does Alice live?", namespace="alice")
     assert a.text == "Paris"
+    assert all("Boston" not in c.text for c in a.citations)
+    assert all(e.status == "revised" for e in a.evidence if "Boston" in e.text)
 
 
 def test_reingesting_adds_nothing_and_calls_no_model(make_rag):
