@@ -33,8 +33,48 @@ MAX_QUERIES = 3
 CLOSELY_RELATED_ABOVE = 0.45
 """Top dense similarity over which a "no retrieval" plan is overruled."""
 _STOP = frozenset(
-    "a an and are as at be by did do does for from had has have how i in is it its of on or the to was were "
-    "what when where which who whom whose why with you your".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "with",
+        "you",
+        "your",
+    ]
 )
 
 
