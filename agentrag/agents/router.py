@@ -33,7 +33,7 @@ MAX_QUERIES = 3
 CLOSELY_RELATED_ABOVE = 0.45
 """Top dense similarity over which a "no retrieval" plan is overruled."""
 _STOP = frozenset(
-    [
+    {
         "a",
         "an",
         "and",
@@ -74,7 +74,7 @@ _STOP = frozenset(
         "with",
         "you",
         "your",
-    ]
+    }
 )
 
 
