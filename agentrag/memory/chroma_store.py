@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -44,8 +46,23 @@ from agentrag.types import LEVELS, Hit, Level, MemoryItem, utcnow
 log = logging.getLogger(__name__)
 
 _INCLUDE: Any = ["documents", "metadatas"]
+_WRITE_BATCH = 1024  # small enough that embedding and writing overlap on typical adds
 _MAX_K = 1000
 _PAGE = 5000
+
+
+@dataclass
+class _Plan:
+    """One write batch of one level: the items, then what comparing them to the store decided."""
+
+    level: Level
+    col: Collection
+    items: list[MemoryItem]
+    write: list[MemoryItem] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
 
 
 class LevelStats(TypedDict):
@@ -147,21 +164,40 @@ class ChromaStore:
         """
         ns = validate_namespace(namespace)
         batch = self._check_items(ns, items)
-        added: list[str] = []
-        unchanged: list[str] = []
-        updated: list[str] = []
+        plans: list[_Plan] = []
         for level in LEVELS:
             group = [it for it in batch if it.level == level]
             if not group:
                 continue
             col = self._collection(ns, level, create=True)
             assert col is not None
-            for i in range(0, len(group), self._max_batch):
-                a, u, c = self._add_batch(ns, level, col, group[i : i + self._max_batch], actor)
-                added += a
-                unchanged += u
-                updated += c
-        return AddResult(added=tuple(added), unchanged=tuple(unchanged), updated=tuple(updated))
+            step = min(self._max_batch, _WRITE_BATCH)
+            plans += [_Plan(level, col, group[i : i + step]) for i in range(0, len(group), step)]
+        self._run_plans(ns, plans, actor)
+        return AddResult(
+            added=tuple(i for p in plans for i in p.added),
+            unchanged=tuple(i for p in plans for i in p.unchanged),
+            updated=tuple(i for p in plans for i in p.updated),
+        )
+
+    def _run_plans(self, ns: str, plans: list[_Plan], actor: str) -> None:
+        """Compare, embed and write batch by batch, embedding batch i+1 while batch i is written.
+
+        The model and Chroma's index both want the CPU; overlapping them keeps
+        ingest close to the embedder's own throughput instead of the sum of both.
+        """
+        if not plans:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as pool:
+            self._compare(ns, plans[0])
+            pending = pool.submit(self._embed, [it.text for it in plans[0].write])
+            for i, plan in enumerate(plans):
+                vectors = pending.result()
+                if i + 1 < len(plans):
+                    self._compare(ns, plans[i + 1])
+                    pending = pool.submit(self._embed, [it.text for it in plans[i + 1].write])
+                if plan.write:
+                    self._write(ns, plan.level, plan.col, plan.write, vectors, plan.changes, actor)
 
     def _check_items(self, ns: str, items: Sequence[MemoryItem]) -> list[MemoryItem]:
         if isinstance(items, MemoryItem | str) or not isinstance(items, Sequence):
@@ -181,44 +217,33 @@ class ChromaStore:
             seen[item.id] = norm
         return list(seen.values())
 
-    def _add_batch(
-        self, ns: str, level: Level, col: Collection, batch: list[MemoryItem], actor: str
-    ) -> tuple[list[str], list[str], list[str]]:
-        existing = self._fetch(col, ns, [it.id for it in batch])
-        write: list[MemoryItem] = []
-        changes: list[Change] = []
-        added, unchanged, updated = [], [], []
-        for it in batch:
+    def _compare(self, ns: str, plan: _Plan) -> None:
+        """Sort a batch into added / unchanged / updated against what is stored."""
+        existing = self._fetch(plan.col, ns, [it.id for it in plan.items])
+        for it in plan.items:
             old = existing.get(it.id)
             if old is None:
-                write.append(it)
-                changes.append(Change(it.id, level, "add", reason="added", after=it.text))
-                added.append(it.id)
+                plan.write.append(it)
+                plan.changes.append(Change(it.id, plan.level, "add", reason="added", after=it.text))
+                plan.added.append(it.id)
             elif records.same_content(old, it):
-                unchanged.append(it.id)
+                plan.unchanged.append(it.id)
             else:
-                diff = records.content_diff(old, it)
-                write.append(
-                    it.model_copy(
-                        update={
-                            "ingested_at": old.ingested_at,
-                            "valid_from": old.valid_from,
-                            "valid_to": old.valid_to,
-                            "superseded_by": old.superseded_by,
-                            "version": old.version + 1,
-                        }
-                    )
-                )
-                changes.append(
-                    Change(it.id, level, "update", reason="changed " + ", ".join(diff), before=old.text, after=it.text)
-                )
-                updated.append(it.id)
-        if write:
-            vectors = self._embed([it.text for it in write])
-            self._write(ns, level, col, write, vectors, changes, actor)
-        return added, unchanged, updated
+                keep = {
+                    "ingested_at": old.ingested_at,
+                    "valid_from": old.valid_from,
+                    "valid_to": old.valid_to,
+                    "superseded_by": old.superseded_by,
+                    "version": old.version + 1,
+                }
+                plan.write.append(it.model_copy(update=keep))
+                reason = "changed " + ", ".join(records.content_diff(old, it))
+                plan.changes.append(Change(it.id, plan.level, "update", reason=reason, before=old.text, after=it.text))
+                plan.updated.append(it.id)
 
     def _embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
         vecs = np.asarray(self.embedder.embed(texts), dtype=np.float32)
         if vecs.shape != (len(texts), self.embedder.dim):
             raise MemoryStoreError(
