@@ -98,6 +98,7 @@ class ChromaStore:
         self._prov = ProvenanceGraph(self._db)
         self._collections: dict[tuple[str, Level], Collection] = {}
         self._bm25: dict[tuple[str, Level], Bm25Index] = {}
+        self._missing: dict[tuple[str, Level], int] = {}
         self._lock = threading.RLock()
 
     # -- collections ------------------------------------------------------------
@@ -120,9 +121,15 @@ class ChromaStore:
                 embedding_function=None,
             )
         else:
+            # A level never written is looked up on every search; remember the miss until the
+            # namespace's history moves (every write, from any process, appends history first).
+            gen = self._history.last_seq(ns)
+            if self._missing.get(key) == gen:
+                return None
             try:
                 col = self._client.get_collection(name, embedding_function=None)
             except NotFoundError:
+                self._missing[key] = gen
                 return None
         md = col.metadata or {}
         if md.get("agentrag_namespace") != ns or md.get("agentrag_level") != level:
@@ -575,7 +582,7 @@ class ChromaStore:
         falling back to Chroma's ``where`` when that leaves too few.
         """
         if not records.is_selective(filters):
-            fetch = 2 * n
+            fetch = n + max(4, n // 4)
             res = col.query(query_embeddings=qvec, n_results=fetch, include=[*_INCLUDE, "distances"])
             got = self._hits(ns, res, filters, now)
             if len(got) >= n or len(res["ids"][0]) < fetch:
@@ -648,6 +655,7 @@ class ChromaStore:
         with self._lock:
             self._bm25.clear()
             self._collections.clear()
+            self._missing.clear()
             self._db.close()
 
 
