@@ -42,6 +42,26 @@ def packaged_model_path() -> Path:
     return found[0]
 
 
+GRAMMAR_MAX_LENGTH = 1000
+"""llama.cpp expands ``maxLength`` into nested repetitions and crashes the process (SIGSEGV after
+"number of rules ... exceeds sane defaults") above about 1000; longer limits are clamped to this."""
+
+
+def grammar_safe(schema: Any) -> Any:
+    """The JSON schema with string ``maxLength`` clamped so llama.cpp can build its grammar.
+
+    A reply obeying the clamped schema also obeys the original, so validation is unaffected.
+    """
+    if isinstance(schema, dict):
+        return {
+            k: min(v, GRAMMAR_MAX_LENGTH) if k == "maxLength" and isinstance(v, int) else grammar_safe(v)
+            for k, v in schema.items()
+        }
+    if isinstance(schema, list):
+        return [grammar_safe(v) for v in schema]
+    return schema
+
+
 class LocalChatModel(AgentChatModel):
     """llama.cpp chat completion with grammar-constrained JSON and token streaming."""
 
@@ -91,7 +111,7 @@ class LocalChatModel(AgentChatModel):
             "seed": self.config.seed,
         }
         if kwargs.get("json_schema"):
-            req["response_format"] = {"type": "json_object", "schema": kwargs["json_schema"]}
+            req["response_format"] = {"type": "json_object", "schema": grammar_safe(kwargs["json_schema"])}
         if kwargs.get("stop"):
             req["stop"] = kwargs["stop"]
         return req
