@@ -19,17 +19,25 @@ is rebuilt lazily, at the next search, when the delta plus dead rows exceed
 corpus more than 10% different from the live one; memories of at most
 ``exact_below`` docs (default 5,000) are rebuilt on every search after a change,
 so small memories score exactly. Rebuild cost amortises to O(1/ratio) per doc.
+
+**Snapshots.** ``save``/``load`` write the whole state (tokens, filter columns,
+the segment's score matrix) to one ``.npz`` file, so a new process does not
+re-read and re-tokenize a large namespace; the store replays the history log
+from the snapshot's generation to bring it up to date.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from pathlib import Path
+from typing import Any, TypedDict
 
 import bm25s
 import numpy as np
@@ -43,6 +51,8 @@ _STOP = frozenset(STOPWORDS_EN)
 _NO_EVENT = np.iinfo(np.int64).min
 _NONE_CODE = -1
 _MAX_DELTA_CHUNKS = 16
+_SNAPSHOT_VERSION = 1
+_COLUMNS = ("alive", "dl", "vf", "vt", "ev", "spk", "ses", "src")
 
 
 def tokenize(text: str) -> list[str]:
@@ -117,6 +127,8 @@ class Bm25Index:
         self.k1, self.b = k1, b
         self.generation = 0
         """History generation this index reflects; the store compares it to detect outside writes."""
+        self.saved_generation = -1
+        """Generation of the last snapshot written or read (-1: none)."""
         self._vocab: dict[str, int] = {}
         self._codes: dict[str, int] = {}
         self._reset_rows()
@@ -217,14 +229,7 @@ class Bm25Index:
             self._ids.append(doc.id)
             self._row[doc.id] = row
         self._tokens.extend(tokens)
-        lens = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-        if lens.sum():
-            # One (term, row) key per posting; np.unique sorts by term, then row, and counts tf.
-            key = np.concatenate(tokens).astype(np.int64) << 32 | np.repeat(rows, lens)
-            uniq, tf = np.unique(key, return_counts=True)
-            self._delta.append(((uniq >> 32).astype(np.int64), uniq & 0xFFFFFFFF, tf.astype(np.float32)))
-            if len(self._delta) > _MAX_DELTA_CHUNKS:
-                self._delta = [_merge_chunks(self._delta)]
+        lens = self._add_postings(rows, tokens)
         self._alive.extend([True] * len(docs))
         self._dl.extend(lens.tolist())
         self._vf.extend([d.valid_from_us for d in docs])
@@ -233,6 +238,20 @@ class Bm25Index:
         self._spk.extend([self._code(d.speaker) for d in docs])
         self._ses.extend([self._code(d.session_id) for d in docs])
         self._src.extend([self._code(d.source_id) for d in docs])
+
+    def _add_postings(
+        self, rows: npt.NDArray[np.int64], tokens: Sequence[npt.NDArray[np.int32]]
+    ) -> npt.NDArray[np.int64]:
+        """Append the delta postings of ``rows``; returns their lengths."""
+        lens = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+        if lens.sum():
+            # One (term, row) key per posting; np.unique sorts by term, then row, and counts tf.
+            key = np.concatenate(tokens).astype(np.int64) << 32 | np.repeat(rows, lens)
+            uniq, tf = np.unique(key, return_counts=True)
+            self._delta.append(((uniq >> 32).astype(np.int64), uniq & 0xFFFFFFFF, tf.astype(np.float32)))
+            if len(self._delta) > _MAX_DELTA_CHUNKS:
+                self._delta = [_merge_chunks(self._delta)]
+        return lens
 
     # -- rebuild ----------------------------------------------------------------
     def needs_rebuild(self) -> bool:
@@ -364,6 +383,91 @@ class Bm25Index:
             if flt.time_to_us is not None:
                 ok &= ev <= flt.time_to_us
         return ok
+
+    # -- snapshots --------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write the whole index to ``path`` (an ``.npz``), atomically."""
+        lens = np.fromiter((len(t) for t in self._tokens), dtype=np.int64, count=len(self._tokens))
+        meta = {
+            "version": _SNAPSHOT_VERSION,
+            "k1": self.k1,
+            "b": self.b,
+            "generation": self.generation,
+            "ids": self._ids,
+            "vocab": list(self._vocab),
+            "codes": list(self._codes),
+            "seg_rows": self._seg_rows,
+            "seg_vocab": self._seg_vocab,
+            "seg_n": self._seg_n,
+            "seg_avgdl": self._seg_avgdl,
+            "dead": self._dead,
+            "rebuilds": self.rebuilds,
+            "last_rebuild_s": self.last_rebuild_s,
+            "has_seg": self._seg is not None,
+        }
+        arrays: dict[str, Any] = {
+            "meta": np.array(json.dumps(meta)),
+            "tokens": np.concatenate(self._tokens) if self._tokens else np.zeros(0, dtype=np.int32),
+            "offsets": np.concatenate([[0], np.cumsum(lens)]),
+            "seg_idf": self._seg_idf,
+        }
+        for name in _COLUMNS:
+            arrays[name] = getattr(self, f"_{name}").view
+        if self._seg is not None:
+            for part in ("data", "indices", "indptr"):
+                arrays[f"seg_{part}"] = self._seg.scores[part]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+        self.saved_generation = self.generation
+
+    @classmethod
+    def load(cls, path: Path, *, rebuild_ratio: float = 0.1, exact_below: int = 5000) -> Bm25Index | None:
+        """Read a snapshot; ``None`` when there is none or it was written by another version."""
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta.get("version") != _SNAPSHOT_VERSION:
+                    return None
+                arrays = {name: z[name] for name in z.files if name != "meta"}
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable BM25 snapshot %s: %s", path, exc)
+            return None
+        index = cls(rebuild_ratio=rebuild_ratio, exact_below=exact_below, k1=meta["k1"], b=meta["b"])
+        index._vocab = {tok: i for i, tok in enumerate(meta["vocab"])}
+        index._codes = {code: i for i, code in enumerate(meta["codes"])}
+        index._ids = list(meta["ids"])
+        offsets = arrays["offsets"]
+        flat = arrays["tokens"].astype(np.int32)
+        index._tokens = [flat[offsets[i] : offsets[i + 1]] for i in range(len(index._ids))]
+        for name in _COLUMNS:
+            getattr(index, f"_{name}").extend(arrays[name])
+        alive = index._alive.view
+        index._row = {item_id: r for r, item_id in enumerate(index._ids) if alive[r]}
+        if meta["has_seg"]:
+            seg = bm25s.BM25(k1=index.k1, b=index.b, method="lucene")
+            seg.scores = {
+                "data": arrays["seg_data"],
+                "indices": arrays["seg_indices"],
+                "indptr": arrays["seg_indptr"],
+                "num_docs": meta["seg_rows"],
+            }
+            seg.vocab_dict = {tok: i for i, tok in enumerate(meta["vocab"][: meta["seg_vocab"]])}
+            index._seg = seg
+        index._seg_rows, index._seg_vocab = meta["seg_rows"], meta["seg_vocab"]
+        index._seg_n, index._seg_avgdl, index._seg_idf = meta["seg_n"], meta["seg_avgdl"], arrays["seg_idf"]
+        index._dead, index.rebuilds, index.last_rebuild_s = meta["dead"], meta["rebuilds"], meta["last_rebuild_s"]
+        index._delta = []
+        delta_rows = range(index._seg_rows, len(index._ids))
+        if len(delta_rows):
+            index._add_postings(
+                np.arange(index._seg_rows, len(index._ids), dtype=np.int64), [index._tokens[r] for r in delta_rows]
+            )
+        index.generation = index.saved_generation = meta["generation"]
+        return index
 
     def stats(self) -> Bm25Stats:
         """Sizes and rebuild counters, for ``memory stats`` and the benchmark."""

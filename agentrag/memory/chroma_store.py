@@ -11,7 +11,9 @@ Writes go history-first (see ``history.py``), then Chroma, then provenance
 edges and any loaded BM25 index, all under one lock. Embeddings are always
 computed by the store's ``Embedder`` and passed explicitly.
 
-State beside Chroma lives in ``<data_dir>/memory/<backend>/memory.sqlite3``.
+State beside Chroma lives in ``<data_dir>/memory/<backend>/``: ``memory.sqlite3``
+(history and provenance) and ``bm25/`` (snapshots of large BM25 indexes, saved
+on ``close`` and brought up to date from the history log when reopened).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
@@ -49,6 +52,7 @@ _INCLUDE: Any = ["documents", "metadatas"]
 _WRITE_BATCH = 1024  # small enough that embedding and writing overlap on typical adds
 _MAX_K = 1000
 _PAGE = 5000
+_SNAPSHOT_MIN_DOCS = 2000  # smaller BM25 indexes rebuild from Chroma in well under a second
 
 
 @dataclass
@@ -93,7 +97,8 @@ class ChromaStore:
         self._client = client or make_client(settings)
         self._max_batch = max(1, int(self._client.get_max_batch_size()))
         self.backend = backend_key(settings.chroma)
-        self._db = connect(settings.data_dir / "memory" / self.backend / "memory.sqlite3")
+        self._root = settings.data_dir / "memory" / self.backend
+        self._db = connect(self._root / "memory.sqlite3")
         self._history = HistoryLog(self._db)
         self._prov = ProvenanceGraph(self._db)
         self._collections: dict[tuple[str, Level], Collection] = {}
@@ -287,12 +292,9 @@ class ChromaStore:
             edges += extra_edges
             self._prov.add_edges(ns, edges, before=gen_ns, after=self._history.last_seq(ns))
             index = self._bm25.get((ns, level))
-            if index is not None:
-                if index.generation == gen_level:
-                    index.upsert([_doc(it) for it in items])
-                    index.generation = self._history.last_seq(ns, level)
-                else:
-                    del self._bm25[(ns, level)]
+            if index is not None and index.generation == gen_level:  # else the next search catches up
+                index.upsert([_doc(it) for it in items])
+                index.generation = self._history.last_seq(ns, level)
 
     def supersede(
         self, namespace: str, old_id: str, new_item: MemoryItem, *, reason: str, actor: str = "refresher"
@@ -399,8 +401,6 @@ class ChromaStore:
                 if index is not None and index.generation == gen_level:
                     index.remove(gone_ids)
                     index.generation = self._history.last_seq(ns, level)
-                elif index is not None:
-                    del self._bm25[(ns, level)]
         return len(found)
 
     # -- reads ------------------------------------------------------------------
@@ -612,25 +612,46 @@ class ChromaStore:
             return self._bm25_index(col, ns, level).search(query, n, flt)
 
     def _bm25_index(self, col: Collection, ns: str, level: Level) -> Bm25Index:
-        """The level's BM25 index, (re)loaded from Chroma when missing or changed by someone else."""
+        """The level's BM25 index: cached, else from its snapshot, else built from Chroma; then caught up.
+
+        Catching up replays the history log: ids changed since the index's
+        generation (by this or another process) are re-read from Chroma.
+        """
         gen = self._history.last_seq(ns, level)
-        index = self._bm25.get((ns, level))
-        if index is not None and index.generation == gen:
-            return index
         cfg = self.settings.memory
-        index = Bm25Index(rebuild_ratio=cfg.bm25_rebuild_ratio, exact_below=cfg.bm25_exact_below)
-        offset = 0
-        while True:
-            res = col.get(include=_INCLUDE, limit=_PAGE, offset=offset)
-            page = self._decode(ns, res["ids"], res["documents"], res["metadatas"])
-            index.upsert([_doc(it) for it in page])
-            offset += len(res["ids"])
-            if len(res["ids"]) < _PAGE:
-                break
-        index.generation = gen
+        index = self._bm25.get((ns, level))
+        if index is None:
+            index = Bm25Index.load(
+                self._bm25_path(ns, level), rebuild_ratio=cfg.bm25_rebuild_ratio, exact_below=cfg.bm25_exact_below
+            )
+            if index is not None:
+                log.info("loaded BM25 snapshot of %r/%s: %d docs", ns, level, len(index))
+        if index is not None and index.generation != gen:
+            changed = self._history.changed_ids(ns, level, index.generation)
+            if len(changed) > max(1000, len(index) // 2):
+                index = None
+            else:
+                present = self._fetch(col, ns, changed)
+                index.upsert([_doc(present[i]) for i in changed if i in present])
+                index.remove([i for i in changed if i not in present])
+                index.generation = gen
+        if index is None:
+            index = Bm25Index(rebuild_ratio=cfg.bm25_rebuild_ratio, exact_below=cfg.bm25_exact_below)
+            offset = 0
+            while True:
+                res = col.get(include=_INCLUDE, limit=_PAGE, offset=offset)
+                page = self._decode(ns, res["ids"], res["documents"], res["metadatas"])
+                index.upsert([_doc(it) for it in page])
+                offset += len(res["ids"])
+                if len(res["ids"]) < _PAGE:
+                    break
+            index.generation = gen
+            log.info("built BM25 for %r/%s from Chroma: %d docs", ns, level, len(index))
         self._bm25[(ns, level)] = index
-        log.info("loaded BM25 for %r/%s: %d docs", ns, level, len(index))
         return index
+
+    def _bm25_path(self, ns: str, level: Level) -> Path:
+        return self._root / "bm25" / f"{collection_name(ns, level)}.npz"
 
     # -- admin ------------------------------------------------------------------
     def stats(self, namespace: str) -> StoreStats:
@@ -653,6 +674,12 @@ class ChromaStore:
     def close(self) -> None:
         """Release the SQLite connection and caches (the Chroma client is shared per path and left open)."""
         with self._lock:
+            for (ns, level), index in self._bm25.items():
+                if len(index) >= _SNAPSHOT_MIN_DOCS and index.generation != index.saved_generation:
+                    try:
+                        index.save(self._bm25_path(ns, level))
+                    except OSError as exc:  # a snapshot is an optimisation; never fail close() over it
+                        log.warning("could not save the BM25 snapshot of %r/%s: %s", ns, level, exc)
             self._bm25.clear()
             self._collections.clear()
             self._missing.clear()

@@ -182,6 +182,15 @@ class HistoryLog:
                 ).fetchone()
         return int(row[0] or 0)
 
+    def changed_ids(self, namespace: str, level: Level, after: int) -> list[str]:
+        """Ids of a level with an entry after sequence number ``after`` (to replay changes into caches)."""
+        with self.db.lock:
+            rows = self.db.conn.execute(
+                "SELECT DISTINCT item_id FROM history WHERE namespace = ? AND level = ? AND seq > ?",
+                (namespace, level, after),
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def count(self, namespace: str) -> int:
         """How many entries a namespace has."""
         with self.db.lock:

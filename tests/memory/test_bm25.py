@@ -109,3 +109,24 @@ def test_queries_without_known_terms_return_nothing() -> None:
     assert idx.search("anything", k=3) == []
     idx.upsert([doc(1, "hello world")])
     assert idx.search("the of and", k=3) == [] and idx.search("unknownterm", k=3) == []
+
+
+def test_snapshot_round_trip_keeps_segment_delta_and_dead_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    idx = Bm25Index(exact_below=0, rebuild_ratio=10.0)
+    idx.upsert([doc(i, t, speaker="ann" if i % 2 else None) for i, t in enumerate(CORPUS)])
+    idx.rebuild()
+    idx.upsert([doc("late", "a late fox in the delta"), doc("2", "Cats are independent companions")])
+    idx.remove(["5"])
+    idx.generation = 42
+    idx.save(tmp_path / "i.npz")
+    back = Bm25Index.load(tmp_path / "i.npz", exact_below=0, rebuild_ratio=10.0)
+    assert back is not None and back.generation == back.saved_generation == 42
+    assert back.stats() == idx.stats()
+    for q in ("fox", "cats companions", "qubits", "spring park"):
+        for flt in (None, Bm25Filter(speaker="ann")):
+            assert back.search(q, 10, flt) == idx.search(q, 10, flt), q
+    back.upsert([doc("more", "another fox")])  # still writable after loading
+    assert "more" in dict(back.search("fox", 10))
+    assert Bm25Index.load(tmp_path / "missing.npz") is None
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert Bm25Index.load(tmp_path / "bad.npz") is None

@@ -335,3 +335,25 @@ def test_reopened_store_keeps_everything(make_store: StoreFactory, ns: str) -> N
     assert again.search(ns, "where does Bob live", k=1, filters=SearchFilters(levels=("fact",)))[0].item.text == (
         "Bob lives in Denver."
     )
+
+
+def test_bm25_snapshot_is_reused_and_caught_up(
+    make_store: StoreFactory, ns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentrag.memory import chroma_store
+
+    monkeypatch.setattr(chroma_store, "_SNAPSHOT_MIN_DOCS", 1)  # snapshot even this small index
+    first = make_store()
+    items = raw_items(ns)
+    first.add(ns, items[:3])
+    assert first.search(ns, "hiking Alps", k=1, mode="sparse")[0].item.id == items[1].id
+    first.close()
+    snapshots = list((first._root / "bm25").glob("*.npz"))
+    assert len(snapshots) == 1
+    writer = make_store()
+    writer.add(ns, items[3:])  # changes after the snapshot ...
+    writer.forget(ns, [items[0].id], reason="gone")
+    reader = make_store()  # ... are replayed from the history log into the loaded snapshot
+    assert reader.search(ns, "nurse Boston", k=1, mode="sparse")[0].item.id == items[3].id
+    assert reader.search(ns, "tabby cat Milo", k=3, mode="sparse") == []
+    assert reader.stats(ns)["bm25"]["raw"]["docs"] == 3
