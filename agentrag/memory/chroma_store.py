@@ -290,7 +290,8 @@ class ChromaStore:
                 col.upsert(ids=ids, embeddings=vectors, documents=[it.text for it in items], metadatas=metadatas)
             edges = [(it.id, parent, DERIVED_FROM) for it in items for parent in it.parents]
             edges += extra_edges
-            self._prov.add_edges(ns, edges, before=gen_ns, after=self._history.last_seq(ns))
+            reparent = [c.item_id for c in changes if c.event == "update"]
+            self._prov.add_edges(ns, edges, before=gen_ns, after=self._history.last_seq(ns), reparent=reparent)
             index = self._bm25.get((ns, level))
             if index is not None and index.generation == gen_level:  # else the next search catches up
                 index.upsert([_doc(it) for it in items])

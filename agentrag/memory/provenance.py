@@ -50,18 +50,45 @@ class ProvenanceGraph:
         with db.transaction() as conn:
             conn.executescript(_SCHEMA)
 
-    def add_edges(self, namespace: str, edges: Iterable[tuple[str, str, str]], *, before: int, after: int) -> None:
+    def add_edges(
+        self,
+        namespace: str,
+        edges: Iterable[tuple[str, str, str]],
+        *,
+        before: int,
+        after: int,
+        reparent: Sequence[str] = (),
+    ) -> None:
         """Persist ``(src, dst, kind)`` edges and patch the cached graph if it was current at ``before``.
 
-        ``before``/``after`` are the namespace's history generation around the write
-        that produced these edges; a cache that missed someone else's write is dropped.
+        ``reparent`` names items whose parents changed: their old ``derived_from``
+        edges are dropped first. ``before``/``after`` are the namespace's history
+        generation around the write; a cache that missed someone else's write is dropped.
         """
         rows = [(namespace, src, dst, kind, utcnow().isoformat()) for src, dst, kind in edges]
         with self.db.transaction() as conn:
+            for src in reparent:
+                conn.execute(
+                    "DELETE FROM provenance WHERE namespace = ? AND src = ? AND kind = ?",
+                    (namespace, src, DERIVED_FROM),
+                )
             conn.executemany(
                 "INSERT OR IGNORE INTO provenance (namespace, src, dst, kind, at) VALUES (?, ?, ?, ?, ?)", rows
             )
-            self._patch(namespace, before, after, lambda g: g.add_edges_from((r[1], r[2], r[3]) for r in rows))
+
+            def change(g: nx.MultiDiGraph) -> None:
+                for src in reparent:
+                    if src in g:
+                        g.remove_edges_from(
+                            [
+                                (src, dst, DERIVED_FROM)
+                                for dst in list(g.successors(src))
+                                if g.has_edge(src, dst, key=DERIVED_FROM)
+                            ]
+                        )
+                g.add_edges_from((r[1], r[2], r[3]) for r in rows)
+
+            self._patch(namespace, before, after, change)
 
     def remove_nodes(self, namespace: str, ids: Sequence[str], *, before: int, after: int) -> None:
         """Drop every edge touching ``ids`` (used by ``forget``, the only hard delete)."""

@@ -357,3 +357,15 @@ def test_bm25_snapshot_is_reused_and_caught_up(
     assert reader.search(ns, "nurse Boston", k=1, mode="sparse")[0].item.id == items[3].id
     assert reader.search(ns, "tabby cat Milo", k=3, mode="sparse") == []
     assert reader.stats(ns)["bm25"]["raw"]["docs"] == 3
+
+
+def test_updating_parents_rewires_provenance(store: ChromaStore, ns: str) -> None:
+    raw = raw_items(ns)
+    f = fact(ns, "Alice has a cat.", 0, parents=(raw[0].id,))
+    store.add(ns, [*raw, f])
+    store.add(
+        ns, [f.model_copy(update={"text": "Alice has a cat and likes ramen.", "parents": (raw[0].id, raw[2].id)})]
+    )
+    assert [i.id for i in store.explain(ns, f.id).derived_from] == [raw[0].id, raw[2].id]
+    store.add(ns, [f.model_copy(update={"text": "Alice likes ramen.", "parents": (raw[2].id,)})])
+    assert [i.id for i in store.explain(ns, f.id).derived_from] == [raw[2].id]
