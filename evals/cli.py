@@ -1,0 +1,141 @@
+"""``agentrag eval``: run methods x datasets and rebuild reports.
+
+A typer app the main CLI mounts when ``evals`` is importable (a source checkout);
+also runnable as ``python -m evals``. Errors the user can fix print one red line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from agentrag.errors import AgentRagError
+from evals.methods import METHODS
+
+eval_app = typer.Typer(
+    name="eval", help="Evaluate agentrag against baselines on LoCoMo, HotpotQA, MuSiQue or NQ.",
+    no_args_is_help=True, pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class RichReporter:
+    """Progress bars: one for memory builds, one per method."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def start(self, key: str, description: str, total: int, done: int = 0) -> None:
+        """Create or reset the bar for ``key``."""
+        if key in self.tasks:
+            self.progress.update(self.tasks[key], description=description, total=total or None, completed=done)
+        else:
+            self.tasks[key] = self.progress.add_task(description, total=total or None, completed=done)
+
+    def advance(self, key: str, n: int = 1) -> None:
+        """Move the bar for ``key``."""
+        self.progress.advance(self.tasks[key], n)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)], force=True,
+    )
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@eval_app.command("run")
+def run(
+    dataset: Annotated[str, typer.Option(help="locomo | hotpotqa | musique | nq")],
+    path: Annotated[Path, typer.Option(help="dataset file (e.g. ../shared/data/locomo/locomo10.dev.json)")],
+    out: Annotated[Path, typer.Option(help="run folder (re-running with the same folder resumes)")],
+    methods: Annotated[str, typer.Option(help=f"comma-separated: {','.join(METHODS)} or all")] = "all",
+    backend: Annotated[str, typer.Option(help="local (llama.cpp on CPU) | openai (vLLM server)")] = "local",
+    base_url: Annotated[str | None, typer.Option(help="server URL, e.g. http://127.0.0.1:8000/v1")] = None,
+    model: Annotated[str | None, typer.Option(help="served model name (openai) or GGUF path (local)")] = None,
+    limit: Annotated[int | None, typer.Option(help="at most N questions (after the filters)")] = None,
+    per_category: Annotated[int | None, typer.Option(help="first N questions of each category")] = None,
+    samples: Annotated[str, typer.Option(help="comma-separated sample ids (LoCoMo: conv-26,...)")] = "",
+    corpus: Annotated[Path | None, typer.Option(help="nq: passage corpus (default: raw/ beside --path)")] = None,
+    concurrency: Annotated[int, typer.Option(help="questions in flight at once (use 8+ with a vLLM server)")] = 1,
+    top_k: Annotated[int, typer.Option(help="items per search")] = 5,
+    judge: Annotated[bool, typer.Option(help="grade answers with an LLM judge (the run's generator)")] = True,
+    iter_rounds: Annotated[int, typer.Option(help="Iter-RetGen rounds")] = 2,
+    window: Annotated[int | None, typer.Option(help="full_context window in tokens (default: model n_ctx)")] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Run (or resume) an evaluation, then write summary.json, report.md and plots/ into OUT."""
+    from evals.runner import RunConfig, run_eval
+
+    _setup_logging(verbose)
+    try:
+        cfg = RunConfig(
+            dataset=dataset, path=path, corpus=corpus, methods=tuple(m for m in methods.split(",") if m),  # type: ignore[arg-type]
+            backend=backend, base_url=base_url, model=model, limit=limit, per_category=per_category,  # type: ignore[arg-type]
+            samples=tuple(s for s in samples.split(",") if s), concurrency=concurrency, top_k=top_k, judge=judge,
+            iter_rounds=iter_rounds, window_tokens=window, out=out,
+        )
+        t0 = time.perf_counter()
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console,
+        ) as progress:
+            run_eval(cfg, RichReporter(progress))
+    except AgentRagError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except ValueError as exc:  # pydantic validation of the options
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"done in {time.perf_counter() - t0:,.0f}s; report: {out / 'report.md'}")
+    _print_table(out)
+
+
+@eval_app.command("report")
+def report(
+    out: Annotated[Path, typer.Argument(help="run folder written by `eval run`")],
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Rebuild summary.json, report.md and the plots from a run folder's records."""
+    from evals.report import build_report
+
+    _setup_logging(verbose)
+    if not (out / "records").is_dir():
+        err_console.print(f"[bold red]error:[/] {out} has no records/ folder; is it a run folder?", highlight=False)
+        raise typer.Exit(2)
+    build_report(out)
+    console.print(f"report: {out / 'report.md'}")
+    _print_table(out)
+
+
+def _print_table(out: Path) -> None:
+    import json
+
+    from rich.table import Table
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    table = Table(title=str(out))
+    for col in ("method", "n", "score", "F1", "abstain", "judge", "prompt tok/q", "calls/q", "p50 s"):
+        table.add_column(col, justify="right" if col != "method" else "left")
+    for name, v in summary["methods"].items():
+        o = v["overall"]
+        cells = [o["n"], o["score"], o["f1"], o["abstain_ok"], o["judge"], o["prompt_tokens"], o["calls"],
+                 o["latency_p50"]]
+        table.add_row(name, *["-" if c is None else f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells])
+    console.print(table)
+
+
+if __name__ == "__main__":
+    eval_app()

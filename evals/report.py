@@ -1,0 +1,280 @@
+"""Rebuild a run's summary, Markdown tables and plots from its records alone.
+
+Nothing here calls a model: answer metrics are recomputed from the stored
+predictions and gold answers (so a metric fix never needs a rerun); only the
+judge's verdicts and K-Precision, which need the model or the passages shown,
+are read as recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from evals import metrics
+from evals.records import BuildRecord, QuestionRecord, Timing, load_records, read_jsonl, write_json
+
+log = logging.getLogger(__name__)
+
+RECALL_K = 5
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(statistics.fmean(vals), 4) if vals else None
+
+
+def _pct(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[idx], 3)
+
+
+def scored(r: QuestionRecord) -> dict[str, float | None]:
+    """Every per-question metric of one record."""
+    m = metrics.score(r.prediction, r.abstained, r.gold, r.answerable)
+    m["kprec"] = r.kprec
+    m["judge"] = None if r.judge is None or not r.answerable else float(r.judge)
+    m[f"recall@{RECALL_K}"] = metrics.recall_at_k(r.retrieved, r.gold_evidence, RECALL_K) if r.retrieval else None
+    m["recall@all"] = metrics.recall_at_k(r.retrieved, r.gold_evidence) if r.retrieved or r.retrieval else None
+    m["over_abstain"] = m["abstained"] if r.answerable else None
+    return m
+
+
+def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
+    """Means of every metric, costs per question and latency percentiles."""
+    rows = [scored(r) for r in records]
+    keys = ("score", "em", "f1", "recall", "kprec", "judge", "abstain_ok", "over_abstain", f"recall@{RECALL_K}",
+            "recall@all")
+    out: dict[str, Any] = {"n": len(records), "errors": sum(1 for r in records if r.error)}
+    out.update({k: _mean([row[k] for row in rows]) for k in keys})
+    n = max(1, len(records))
+    out["prompt_tokens"] = round(sum(r.usage.prompt_tokens for r in records) / n, 1)
+    out["completion_tokens"] = round(sum(r.usage.completion_tokens for r in records) / n, 1)
+    out["calls"] = round(sum(r.usage.calls for r in records) / n, 2)
+    lat = [r.latency_s for r in records]
+    out["latency_p50"], out["latency_p95"] = _pct(lat, 0.5), _pct(lat, 0.95)
+    cut = [r.truncation for r in records if r.truncation]
+    if cut:
+        out["context_items_kept"] = _mean([c.get("items_kept") for c in cut])
+        out["context_items_total"] = _mean([c.get("items_total") for c in cut])
+        out["context_truncated"] = _mean([float(bool(c.get("truncated"))) for c in cut])
+    return out
+
+
+def summarise(out_dir: Path) -> dict[str, Any]:
+    """The run's summary: config, per-method (and per-category) metrics, memory builds, timings."""
+    cfg_path = out_dir / "config.json"
+    config = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.is_file() else {}
+    by_method = load_records(out_dir)
+    order = list((config.get("methods") or {}).keys())
+    methods = sorted(by_method, key=lambda m: (order.index(m) if m in order else len(order), m))
+    categories = list(dict.fromkeys(r.category for m in methods for r in by_method[m]))
+    builds = read_jsonl(out_dir / "memory_builds.jsonl", BuildRecord)
+    timings = read_jsonl(out_dir / "timings.jsonl", Timing)
+    return {
+        "config": config,
+        "categories": categories,
+        "methods": {
+            m: {
+                "overall": aggregate(by_method[m]),
+                "by_category": {c: aggregate([r for r in by_method[m] if r.category == c]) for c in categories},
+                "wall_s": round(sum(t.wall_s for t in timings if t.method == m), 1),
+            }
+            for m in methods
+        },
+        "memory_builds": [b.model_dump() for b in builds],
+    }
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}" if abs(v) < 100 else f"{v:,.0f}"
+    return str(v)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The run's tables: accuracy, accuracy per category, costs, memory builds."""
+    cfg = summary["config"]
+    run = cfg.get("run", {})
+    machine = cfg.get("machine", {})
+    methods: dict[str, Any] = summary["methods"]
+    cats: list[str] = summary["categories"]
+    judge = cfg.get("judge")
+    parts = [
+        f"# {run.get('dataset', '?')}: {len(methods)} methods on {cfg.get('questions', '?')} questions",
+        "",
+        f"Generator `{cfg.get('generator')}` ({run.get('backend')}), embedder `{cfg.get('embedder')}`, "
+        f"top-k {run.get('top_k')}, concurrency {run.get('concurrency')}. Data: `{run.get('path')}`. "
+        f"Machine: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('memory_gib')} GiB; "
+        f"commit {machine.get('git_commit')}.",
+        "",
+        "**score** = F1 on answerable questions, abstention correctness on unanswerable ones; "
+        "**EM/F1/recall** (token recall of the gold answer) over answerable questions; **K-prec** = share of "
+        "answer tokens found in the passages shown (faithfulness); **abstain** = abstention accuracy on "
+        "unanswerable questions; **over-abstain** = share of answerable questions the method declined; "
+        f"**R@{RECALL_K}** / **R@all** = gold evidence among the first {RECALL_K} / all retrieved items "
+        "(for full_context, R@all is the gold evidence that fitted in the window); "
+        + (
+            f"**judge** = LLM judge `{judge['model']}` ({judge['backend']}) with `{judge['prompt_file']}` "
+            f"v{judge['prompt_version']}."
+            if judge else "no LLM judge in this run."
+        ),
+        "",
+        "## Accuracy",
+        "",
+        _table(
+            ["method", "n", "score", "EM", "F1", "recall", "K-prec", "judge", "abstain", "over-abstain",
+             f"R@{RECALL_K}", "R@all", "errors"],
+            [
+                [m, o["n"], o["score"], o["em"], o["f1"], o["recall"], o["kprec"], o["judge"], o["abstain_ok"],
+                 o["over_abstain"], o[f"recall@{RECALL_K}"], o["recall@all"], o["errors"]]
+                for m, v in methods.items() for o in [v["overall"]]
+            ],
+        ),
+        "",
+        "## Score per category",
+        "",
+        _table(
+            ["method", *[f"{c} (n={_cat_n(methods, c)})" for c in cats]],
+            [[m, *[v["by_category"][c]["score"] for c in cats]] for m, v in methods.items()],
+        ),
+        "",
+        "## Cost per question",
+        "",
+        _table(
+            ["method", "prompt tok", "completion tok", "LLM calls", "p50 s", "p95 s", "wall s (all questions)"],
+            [
+                [m, o["prompt_tokens"], o["completion_tokens"], o["calls"], o["latency_p50"], o["latency_p95"],
+                 v["wall_s"]]
+                for m, v in methods.items() for o in [v["overall"]]
+            ],
+        ),
+    ]
+    cut = {m: v["overall"] for m, v in methods.items() if v["overall"].get("context_items_total") is not None}
+    for m, o in cut.items():
+        parts += [
+            "",
+            f"{m}: on average {_fmt(o['context_items_kept'], 1)} of {_fmt(o['context_items_total'], 1)} raw items "
+            f"fitted in the {run.get('window_tokens') or 'model'}-token window; "
+            f"{_fmt(100 * o['context_truncated'], 0)}% of prompts were truncated (oldest items dropped).",
+        ]
+    builds = summary["memory_builds"]
+    if builds:
+        parts += [
+            "",
+            "## One-time memory builds",
+            "",
+            _table(
+                ["sample", "kind", "seconds", "LLM calls", "prompt tok", "completion tok", "raw", "facts", "episodes",
+                 "duplicates", "conflicts", "superseded"],
+                [
+                    [b["sample_id"], b["kind"], b["seconds"], b["usage"]["calls"], b["usage"]["prompt_tokens"],
+                     b["usage"]["completion_tokens"], b["raw"], b["facts"], b["episodes"], b["duplicates"],
+                     b["conflicts"], b["superseded"]]
+                    for b in _build_rows(builds)
+                ],
+            ),
+        ]
+    parts += ["", "![score vs prompt tokens](plots/score_vs_tokens.png)", "",
+              "![score per category](plots/per_category.png)", ""]
+    return "\n".join(parts)
+
+
+def _cat_n(methods: dict[str, Any], cat: str) -> int:
+    return max((v["by_category"][cat]["n"] for v in methods.values()), default=0)
+
+
+def _build_rows(builds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per sample and kind when few; per kind (summed over samples) when many."""
+    if len(builds) <= 8:
+        return builds
+    rows: dict[str, dict[str, Any]] = {}
+    for b in builds:
+        row = rows.setdefault(
+            b["kind"], {"sample_id": "", "kind": b["kind"], "seconds": 0.0, "usage": {"calls": 0, "prompt_tokens": 0,
+                        "completion_tokens": 0}, "raw": 0, "facts": 0, "episodes": 0, "duplicates": 0,
+                        "conflicts": 0, "superseded": 0, "n": 0},
+        )
+        row["n"] += 1
+        row["sample_id"] = f"{row['n']} samples"
+        row["seconds"] = round(row["seconds"] + b["seconds"], 1)
+        for k in ("calls", "prompt_tokens", "completion_tokens"):
+            row["usage"][k] += b["usage"][k]
+        for k in ("raw", "facts", "episodes", "duplicates", "conflicts", "superseded"):
+            row[k] += b[k]
+    return list(rows.values())
+
+
+def plots(summary: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Score against prompt tokens per question, and score per category, one bar per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods: dict[str, Any] = summary["methods"]
+    if not methods:
+        return []
+    folder = out_dir / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    title = summary["config"].get("run", {}).get("dataset", "")
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, v in methods.items():
+        o = v["overall"]
+        x, y = max(o["prompt_tokens"], 1.0), o["score"] or 0.0
+        ax.scatter([x], [y], s=60)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlabel("prompt tokens per question (log)")
+    ax.set_ylabel("score (F1 / abstention)")
+    ax.set_title(f"{title}: score vs prompt tokens")
+    ax.grid(True, alpha=0.3)
+    paths.append(_save(fig, folder / "score_vs_tokens.png", plt.close))
+
+    cats: list[str] = summary["categories"]
+    fig, ax = plt.subplots(figsize=(max(7, 1.4 * len(cats) + 3), 4.5))
+    width = 0.8 / len(methods)
+    for i, (name, v) in enumerate(methods.items()):
+        ys = [v["by_category"][c]["score"] or 0.0 for c in cats]
+        ax.bar([j + i * width for j in range(len(cats))], ys, width, label=name)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cats))], cats)
+    ax.set_ylabel("score")
+    ax.set_title(f"{title}: score per category")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(True, axis="y", alpha=0.3)
+    paths.append(_save(fig, folder / "per_category.png", plt.close))
+    return paths
+
+
+def _save(fig: Any, path: Path, close: Callable[[Any], None]) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    close(fig)
+    return path
+
+
+def build_report(out_dir: Path) -> dict[str, Any]:
+    """Write ``summary.json``, ``report.md`` and ``plots/*.png`` from the folder's records."""
+    summary = summarise(out_dir)
+    write_json(out_dir / "summary.json", summary)
+    (out_dir / "report.md").write_text(markdown(summary), encoding="utf-8")
+    plots(summary, out_dir)
+    log.info("report written to %s", out_dir / "report.md")
+    return summary

@@ -1,0 +1,169 @@
+"""End to end: every method over real Chroma with the scripted generator; resume; report rebuild."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agentrag.api import AgentRAG
+from agentrag.errors import ConfigError
+from agentrag.settings import load_settings
+from agentrag.testing import ScriptedChatModel
+from evals.cli import eval_app
+from evals.methods import METHODS
+from evals.records import BuildRecord, QuestionRecord, load_records, read_jsonl
+from evals.report import build_report
+from evals.runner import RunConfig, Runner, run_eval
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
+
+
+def j(obj: object) -> str:
+    return json.dumps(obj)
+
+
+def answerer(messages) -> str:
+    """Abstain on the adversarial question, otherwise answer the temporal one (right for conv-26/0 only)."""
+    if "Caroline realize" in messages[-1].content:
+        return j({"answer": "I don't know", "citations": []})
+    return j({"answer": "7 May 2023", "citations": [1]})
+
+
+REPLIES = {
+    "retriever/route": j({"kind": "single", "queries": [], "time": ""}),
+    "judge/verdict": j({"relevant": [1, 2], "sufficient": True, "missing": [], "conflicts": []}),
+    "notes/update": j({"note": "Caroline went to a support group.", "queries": [], "inferences": []}),
+    "notes/review": j({"better": True}),
+    "answerer/cited": answerer,
+    "baselines/closed_book": j({"answer": "I don't know", "citations": []}),
+    "evals/judge": j({"correct": True}),
+    "constructor/facts": j({"facts": [{"text": "Caroline went to an LGBTQ support group.", "from": [3]}]}),
+    "constructor/episode": j({"summary": "Caroline and Melanie catch up."}),
+    "judge/consistency": j({"contradicts": [], "reason": ""}),
+    "judge/duplicate": j({"duplicate": True}),
+}
+
+
+@pytest.fixture
+def make(tmp_path, embedder):
+    made: list[AgentRAG] = []
+
+    def factory(replies=None, **overrides) -> tuple[RunConfig, AgentRAG]:
+        args = {"dataset": "locomo", "path": FIXTURES / "locomo_mini.json", "methods": tuple(METHODS),
+                "out": tmp_path / "run", "per_category": 1, **overrides}
+        cfg = RunConfig(**args)
+        rag = AgentRAG(load_settings(data_dir=cfg.out / "memory"), llm=ScriptedChatModel(replies=replies or REPLIES),
+                       embedder=embedder)
+        made.append(rag)
+        return cfg, rag
+
+    yield factory
+    for rag in made:
+        rag.close()
+
+
+def by_qid(records: list[QuestionRecord]) -> dict[str, QuestionRecord]:
+    return {r.qid: r for r in records}
+
+
+def test_every_method_end_to_end_then_resume_then_report(make):
+    cfg, rag = make()
+    run_eval(cfg, rag=rag)
+    out = cfg.out
+    records = load_records(out)
+    assert set(records) == set(METHODS)
+    for method, recs in records.items():
+        assert len(recs) == 5, method
+        assert not [r.error for r in recs if r.error], method
+
+    naive = by_qid(records["naive_rag"])
+    temporal = naive["conv-26/0"]
+    assert temporal.prediction == "7 May 2023" and temporal.judge is True
+    assert temporal.usage.calls == 1 and temporal.usage.prompt_tokens > 0 and temporal.latency_s > 0
+    assert temporal.citations and temporal.citations[0].startswith("r-")
+    assert all(len(s) == 1 and s[0].startswith("D") for s in temporal.retrieved)  # raw items -> dialog ids
+    assert naive["conv-26/8"].abstained  # the adversarial question
+
+    facts = by_qid(records["facts_only"])["conv-26/0"]
+    assert {e["level"] for e in facts.evidence} == {"fact"}
+    assert "D1:3" in facts.retrieved[0]  # a fact resolves to the turns it was extracted from
+
+    full = by_qid(records["full_context"])["conv-26/0"]
+    assert full.truncation["items_total"] == 20 and full.truncation["items_kept"] == 20
+    assert not full.retrieval and len(full.retrieved) == 20
+
+    iter_rec = by_qid(records["iter_retgen"])["conv-26/0"]
+    assert iter_rec.rounds == 2 and iter_rec.usage.calls == 2
+    assert by_qid(records["adaptive_note"])["conv-26/0"].stop_reason == "notes: no new queries"
+    agent = by_qid(records["agentrag"])["conv-26/0"]
+    assert {"route", "judge", "answer"} <= set(agent.usage_by_node)
+    assert all(r.abstained for r in records["closed_book"])
+
+    builds = read_jsonl(out / "memory_builds.jsonl", BuildRecord)
+    assert {(b.kind, b.raw) for b in builds} == {("raw", 20), ("derived", 20)}
+    derived = next(b for b in builds if b.kind == "derived")
+    assert derived.facts >= 1 and derived.episodes == 2 and derived.usage.calls > 0
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["judge"]["prompt_file"] == "prompts/evals/judge.yaml" and config["machine"]["cores"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["categories"] == ["temporal", "open-domain", "multi-hop", "single-hop", "adversarial"]
+    naive_sum = summary["methods"]["naive_rag"]
+    assert naive_sum["by_category"]["temporal"]["score"] == 1.0
+    assert naive_sum["by_category"]["adversarial"]["abstain_ok"] == 1.0
+    assert naive_sum["overall"]["calls"] == 1.0
+    report = (out / "report.md").read_text()
+    assert "| naive_rag | 5 |" in report and "One-time memory builds" in report
+    assert (out / "plots" / "score_vs_tokens.png").stat().st_size > 1000
+    assert (out / "plots" / "per_category.png").stat().st_size > 1000
+
+    # Resume: nothing left to do, so the generator is never called.
+    cfg2, rag2 = make()
+    run_eval(cfg2, rag=rag2)
+    assert rag2.llm.calls == []
+    assert {m: len(r) for m, r in load_records(out).items()} == dict.fromkeys(METHODS, 5)
+
+    # Widening the selection runs only the new questions.
+    cfg3, rag3 = make(methods=("naive_rag",), per_category=2)
+    run_eval(cfg3, rag=rag3)
+    assert len(rag3.llm.calls_for("answerer/cited")) == 4  # 9 selected, 5 done
+    assert len(load_records(out)["naive_rag"]) == 9
+
+    # The report is rebuilt from the records alone.
+    before = json.loads((out / "summary.json").read_text())
+    shutil.rmtree(out / "plots")
+    (out / "summary.json").unlink()
+    (out / "report.md").unlink()
+    result = CliRunner().invoke(eval_app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text()) == before
+    assert (out / "plots" / "per_category.png").is_file() and "report:" in result.output
+
+
+def test_a_failing_question_is_recorded_not_fatal(make):
+    replies = {k: v for k, v in REPLIES.items() if k != "baselines/closed_book"}
+    cfg, rag = make(replies, methods=("closed_book",), limit=2, per_category=None)
+    run_eval(cfg, rag=rag)
+    recs = load_records(cfg.out)["closed_book"]
+    assert len(recs) == 2 and all(r.error and "no reply for prompt" in r.error for r in recs)
+    assert json.loads((cfg.out / "summary.json").read_text())["methods"]["closed_book"]["overall"]["errors"] == 2
+
+
+def test_resuming_a_different_experiment_is_refused(make):
+    cfg, rag = make(methods=("closed_book",), limit=1, per_category=None)
+    run_eval(cfg, rag=rag)
+    cfg2, rag2 = make(methods=("closed_book",), limit=1, per_category=None, top_k=9)
+    with pytest.raises(ConfigError, match="use another --out"):
+        Runner(cfg2, rag=rag2).run()
+
+
+def test_cli_rejects_unknown_method(tmp_path):
+    result = CliRunner().invoke(
+        eval_app, ["run", "--dataset", "locomo", "--path", str(FIXTURES / "locomo_mini.json"), "--out",
+                   str(tmp_path / "r"), "--methods", "naive_rag,bogus"],
+    )
+    assert result.exit_code == 2 and "bogus" in result.output
