@@ -16,7 +16,6 @@ from agentrag.testing import ScriptedChatModel
 from evals.cli import eval_app
 from evals.methods import METHODS
 from evals.records import BuildRecord, QuestionRecord, load_records, read_jsonl
-from evals.report import build_report
 from evals.runner import RunConfig, Runner, run_eval
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
