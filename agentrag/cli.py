@@ -59,10 +59,10 @@ def main(
 ) -> None:
     """Set global options."""
     OPTS.data_dir, OPTS.config, OPTS.debug = data_dir, config, debug
+    level = logging.INFO if verbose else logging.WARNING
+    # The handler's own level matters: some libraries set DEBUG on their loggers.
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=err_console, show_path=False)],
+        level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False, level=level)]
     )
 
 
@@ -240,7 +240,8 @@ def show_answer(a: Answer, gold: str | None = None) -> None:
     if gold is not None:
         console.print(f"[dim]gold:[/] {gold}", highlight=False)
     for c in a.citations:
-        console.print(f"  [cyan][{c.evidence_id}][/] {c.item_id}  [dim]{c.text[:90]}[/]", highlight=False)
+        how = " [dim](by overlap)[/]" if c.by == "overlap" else ""
+        console.print(f"  [cyan][{c.evidence_id}][/] {c.item_id}{how}  [dim]{c.text[:90]}[/]", highlight=False)
     u = a.usage
     console.print(
         f"[dim]tokens: {u.prompt_tokens} prompt + {u.completion_tokens} completion in {u.calls} calls; "

@@ -161,11 +161,17 @@ class Verdict(_Frozen):
 
 
 class Citation(_Frozen):
-    """A pointer from the answer to an evidence item and the memory item behind it."""
+    """A pointer from the answer to an evidence item and the memory item behind it.
+
+    ``by`` says who made the link: the model itself, or agentrag's fallback that
+    attributes an answer to the passages containing its words when the model
+    cited nothing (small models often leave citations empty).
+    """
 
     evidence_id: str
     item_id: str | None = None
     text: str = ""
+    by: Literal["model", "overlap"] = "model"
 
 
 class Answer(_Frozen):

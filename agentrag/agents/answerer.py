@@ -17,10 +17,11 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from agentrag.agents.evidence import numbered, usable
+from agentrag.agents.router import content_words
 from agentrag.deps import Deps, deps_of
 from agentrag.llm.structured import structured
 from agentrag.state import AnswerState
-from agentrag.types import Citation, Route
+from agentrag.types import Citation, Evidence, Route
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,34 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
     text = reply.answer.strip()
     if is_abstention(text):
         return {"answer": text or ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}
-    citations = []
+    citations: list[Citation] = []
     for n in dict.fromkeys(reply.citations):
         if 1 <= n <= len(evidence):
             e = evidence[n - 1]
             citations.append(Citation(evidence_id=e.id, item_id=e.item_id, text=e.text))
         else:
             log.info("answer cited passage %d of %d; ignored", n, len(evidence))
+    if not citations:
+        citations = attribute(text, evidence)
     return {"answer": text, "abstained": False, "citations": citations, "stop_reason": stop}
+
+
+ATTRIBUTION_MIN_SHARE = 0.6
+"""Share of the answer's content words a passage must contain to be cited by overlap."""
+
+
+def attribute(answer_text: str, evidence: list[Evidence], limit: int = 2) -> list[Citation]:
+    """Cite the passages that contain most of the answer's content words (fallback attribution)."""
+    words = content_words(answer_text)
+    if not words:
+        return []
+    scored = []
+    for e in evidence:
+        share = len(words & content_words(e.text)) / len(words)
+        if share >= ATTRIBUTION_MIN_SHARE:
+            scored.append((share, e))
+    scored.sort(key=lambda pair: -pair[0])
+    return [Citation(evidence_id=e.id, item_id=e.item_id, text=e.text, by="overlap") for _, e in scored[:limit]]
 
 
 def _stop_reason(state: AnswerState) -> str:

@@ -88,3 +88,16 @@ def test_abstention_phrases():
         assert is_abstention(t), t
     for t in ["Paris", "Known in 1999 as X", "I know: Paris"]:
         assert not is_abstention(t), t
+
+
+def test_fallback_attribution_cites_passages_containing_the_answer():
+    from agentrag.agents.answerer import attribute
+
+    pool = [
+        Evidence(id="E1", text="Metallica was formed in Los Angeles.", item_id="r1"),
+        Evidence(id="E2", text="Mercyful Fate is a Danish band from Copenhagen.", item_id="r2"),
+    ]
+    (c,) = attribute("Mercyful Fate", pool)
+    assert (c.evidence_id, c.item_id, c.by) == ("E2", "r2", "overlap")
+    assert attribute("Oslo", pool) == []
+    assert attribute("the", pool) == []
