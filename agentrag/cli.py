@@ -310,13 +310,19 @@ def demo(
 
 
 def _mount_subcommands() -> None:
+    from agentrag.cli_memory import bench_app, memory_app
+
+    app.add_typer(memory_app, name="memory", help="Inspect and edit memory.")
+    app.add_typer(bench_app, name="bench", help="Benchmarks.")
+    # The evaluation harness lives beside the library (evals/), present in a source checkout,
+    # not in the wheel: the library never depends on it.
     try:
-        from agentrag.cli_memory import bench_app, memory_app
-    except ImportError as exc:  # the memory CLI ships with the package; this only guards a broken install
-        logging.getLogger(__name__).debug("memory commands unavailable: %s", exc)
+        from evals.cli import eval_app
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("evals", "evals.cli"):
+            raise
         return
-    app.add_typer(memory_app, name="memory", help="inspect and edit memory")
-    app.add_typer(bench_app, name="bench", help="benchmarks")
+    app.add_typer(eval_app, name="eval", help="Run evaluations (source checkout only).")
 
 
 _mount_subcommands()
