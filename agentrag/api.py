@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -127,18 +127,42 @@ class AgentRAG:
         Idempotent: re-adding the same input writes nothing new.
         """
         docs = documents_from(data, source_id=source_id, max_chars=self.settings.max_input_chars)
-        items = to_raw_items(docs, namespace)
+        return self.add_items(to_raw_items(docs, namespace), namespace=namespace, derive=derive, thread_id=thread_id)
+
+    def add_items(
+        self,
+        items: Sequence[MemoryItem],
+        *,
+        namespace: str,
+        derive: bool = True,
+        thread_id: str | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> IngestReport:
+        """Ingest raw items built elsewhere (e.g. ``agentrag.memory.loaders``) through the ingest graph.
+
+        One graph run per session, in time order; ``on_progress(done, total)`` is
+        called after each with counts of raw items.
+        """
+        foreign = {i.namespace for i in items} - {namespace}
+        if foreign:
+            raise InputError(f"items belong to namespaces {sorted(foreign)}, not {namespace!r}")
+        if any(i.level != "raw" for i in items):
+            raise InputError("add_items takes raw items; facts and episodes are derived by the Constructor")
         tracker = UsageTracker()
         report = IngestReport(raw=len(items))
         graph = self._graph("ingest")
-        for group in _by_session(items):
-            tid = thread_id or uuid.uuid4().hex
+        done = 0
+        for n, group in enumerate(_by_session(items)):
+            tid = f"{thread_id}:{n}" if thread_id else uuid.uuid4().hex
             out = graph.invoke(
                 {"namespace": namespace, "items": group, "derive": derive},
                 self._run_config(tid, tracker),
                 context=self.deps,
             )
             report = report.merge(out)
+            done += len(group)
+            if on_progress:
+                on_progress(done, len(items))
         return report.model_copy(update={"usage": tracker.total})
 
     def search(

@@ -129,21 +129,28 @@ def progress() -> Progress:
 @app.command()
 @handle_errors
 def ingest(
-    path: Annotated[Path, typer.Argument(help="a .txt/.md file, a .jsonl/.json of {id,title,text}, or a folder")],
+    path: Annotated[
+        Path, typer.Argument(help="text/Markdown, JSON(L) of {id,title,text}, LoCoMo JSON, or a folder")
+    ],
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="tenant / user / agent to store under")],
     derive: Annotated[bool, typer.Option(help="also extract facts and episodes with the generator")] = True,
+    sample: Annotated[list[str] | None, typer.Option(help="LoCoMo: only these conversations (e.g. conv-30)")] = None,
     backend: Annotated[str | None, typer.Option(help=f"generator for facts: {'|'.join(LLM_KINDS)}")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server for --backend openai")] = None,
-    batch: Annotated[int, typer.Option(help="documents per ingest-graph run")] = 16,
 ) -> None:
-    """Add documents to memory through the ingest graph (idempotent: re-ingesting adds nothing)."""
-    from agentrag.api import AgentRAG, IngestReport
-    from agentrag.ingest import documents_from_path
+    """Add documents or conversations to memory through the ingest graph (idempotent)."""
+    from agentrag.api import AgentRAG
+    from agentrag.ingest import documents_from_path, to_raw_items
+    from agentrag.memory import loaders
 
     settings = settings_for(backend, base_url)
-    docs = list(documents_from_path(path, settings.max_input_chars))
+    if _is_locomo(path):
+        items = loaders.locomo_items(path, namespace, samples=sample or None)
+        what = f"{len({i.session_id for i in items})} LoCoMo sessions"
+    else:
+        items = to_raw_items(documents_from_path(path, settings.max_input_chars), namespace)
+        what = f"{len({i.source_id for i in items})} documents"
     t0 = time.perf_counter()
-    total = IngestReport()
     with AgentRAG(settings) as rag:
         with spinner("opening memory and loading the embedder"):
             _ = rag.memory
@@ -151,28 +158,27 @@ def ingest(
             with spinner("loading the generator"):
                 _ = rag.llm
         with progress() as bar:
-            task = bar.add_task(f"ingesting {path.name}", total=len(docs))
-            for i in range(0, len(docs), batch):
-                rep = rag.add(docs[i : i + batch], namespace=namespace, derive=derive)
-                total = total.model_copy(
-                    update={
-                        "raw": total.raw + rep.raw,
-                        "written": total.written + rep.written,
-                        "facts": total.facts + rep.facts,
-                        "episodes": total.episodes + rep.episodes,
-                        "superseded": total.superseded + rep.superseded,
-                        "usage": total.usage + rep.usage,
-                    }
-                )
-                bar.advance(task, len(docs[i : i + batch]))
+            task = bar.add_task(f"ingesting {what}", total=len(items))
+            rep = rag.add_items(
+                items, namespace=namespace, derive=derive, on_progress=lambda d, t: bar.update(task, completed=d)
+            )
         counts = {lvl: rag.memory.count(namespace, lvl) for lvl in ("raw", "fact", "episode")}
     console.print(
-        f"{len(docs)} documents -> {total.raw} chunks, {total.facts} facts, {total.episodes} episodes "
-        f"({total.written} items written, {len(total.superseded)} facts superseded) in "
-        f"{time.perf_counter() - t0:.1f}s; tokens {total.usage.prompt_tokens}+{total.usage.completion_tokens}\n"
+        f"{what} -> {rep.raw} raw items, {rep.facts} facts, {rep.episodes} episodes "
+        f"({rep.written} items written, {rep.duplicates} duplicate facts dropped, "
+        f"{len(rep.superseded)} facts superseded) in {time.perf_counter() - t0:.1f}s; "
+        f"tokens {rep.usage.prompt_tokens}+{rep.usage.completion_tokens} in {rep.usage.calls} calls\n"
         f"namespace [bold]{namespace}[/] now holds "
         f"raw={counts['raw']} fact={counts['fact']} episode={counts['episode']}"
     )
+
+
+def _is_locomo(path: Path) -> bool:
+    if path.suffix != ".json" or not path.is_file():
+        return False
+    with path.open(encoding="utf-8", errors="replace") as f:
+        head = f.read(4096)
+    return '"conversation"' in head or '"sample_id"' in head
 
 
 @app.command()
