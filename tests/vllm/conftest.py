@@ -22,7 +22,8 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = float(os.environ.get("AGENTRAG_VLLM_START_TIMEOUT", "900"))
+# Below pytest-timeout (900 s) so a slow start fails with the server log, not a bare timeout.
+START_TIMEOUT_S = float(os.environ.get("AGENTRAG_VLLM_START_TIMEOUT", "600"))
 
 
 def _launcher() -> ModuleType:
