@@ -98,7 +98,7 @@ def _level(value: str | None) -> Level | None:
         return None
     if value not in LEVELS:
         raise InputError(f"unknown level {value!r}; valid choices: {', '.join(LEVELS)}")
-    return cast(Level, value)
+    return value
 
 
 def _when(value: str | None, what: str) -> datetime | None:

@@ -44,7 +44,7 @@ from typing_extensions import TypedDict
 from agentrag.memory.chroma_store import ChromaStore
 from agentrag.memory.embedder import CachedEmbedder, Embedder, MiniLMEmbedder, Vectors
 from agentrag.memory.store import SearchMode
-from agentrag.settings import Settings
+from agentrag.settings import load_settings
 from agentrag.types import MemoryItem
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ def _synthetic_pool(rng: random.Random) -> tuple[list[tuple[str, str | None]], l
         "a telescope",
     ]
     places = ["in Lisbon", "near the lake", "at the market", "in Osaka", "downtown", "at the cabin", "in Nairobi"]
-    pool = [
+    pool: list[tuple[str, str | None]] = [
         (f"{p} {v} {t} {pl} {w}.", p)
         for p in people
         for v in verbs
@@ -228,7 +228,8 @@ def _vectors(texts: Sequence[str], embedder: Embedder, cache_dir: Path | None, s
     path = cache_dir / f"vectors-{embedder.name}-{key}.npy" if cache_dir else None
     if path is not None and path.is_file():
         say(f"using cached corpus vectors {path}")
-        return np.load(path)
+        cached: Vectors = np.load(path)
+        return cached
     say(f"embedding the corpus ({len(texts):,} texts) for the precomputed-ingest run")
     out = np.empty((len(texts), embedder.dim), dtype=np.float32)
     step = 4096
@@ -274,7 +275,7 @@ def run_memory_bench(
         raw_rate = embed_sample / (time.perf_counter() - t0)
 
         say(f"ingest with embedding: {embed_sample:,} items")
-        store = ChromaStore(Settings(data_dir=root / "with-embedding"), CachedEmbedder(model))
+        store = ChromaStore(load_settings(data_dir=root / "with-embedding"), CachedEmbedder(model))
         sample_items = _items(ingest_sample, [None] * len(ingest_sample), "bench-embed")
         t0 = time.perf_counter()
         store.add(NAMESPACE, sample_items)
@@ -283,7 +284,7 @@ def run_memory_bench(
 
         vectors = _vectors(texts, model, cache_dir, say)
         say(f"ingest with precomputed embeddings: {n_items:,} items")
-        store = ChromaStore(Settings(data_dir=root / "precomputed"), PrecomputedEmbedder(texts, vectors, model))
+        store = ChromaStore(load_settings(data_dir=root / "precomputed"), PrecomputedEmbedder(texts, vectors, model))
         items = _items(texts, speakers, "bench")
         t0 = time.perf_counter()
         for i in range(0, len(items), 5000):

@@ -114,7 +114,7 @@ class _Column:
         self.n = need
 
     @property
-    def view(self) -> npt.NDArray[np.generic]:
+    def view(self) -> npt.NDArray[Any]:
         return self._data[: self.n]
 
 

@@ -428,36 +428,6 @@ class ChromaStore:
             raise MemoryStoreError(f"no item {item_id!r} in namespace {ns!r}")
         return got[0]
 
-    def list(
-        self,
-        namespace: str,
-        level: Level | None = None,
-        *,
-        limit: int = 100,
-        offset: int = 0,
-        include_invalid: bool = False,
-    ) -> list[MemoryItem]:
-        """Items of a namespace in insertion order (across levels: by ingestion time)."""
-        ns = validate_namespace(namespace)
-        if limit < 0 or offset < 0:
-            raise InputError("limit and offset must be >= 0")
-        where = None if include_invalid else records.where(SearchFilters(), utcnow())
-        levels: tuple[Level, ...] = (level,) if level is not None else LEVELS
-        out: list[MemoryItem] = []
-        for lv in levels:
-            col = self._collection(ns, lv, create=False)
-            if col is None:
-                continue
-            if len(levels) == 1:
-                res = col.get(where=where, limit=limit, offset=offset, include=_INCLUDE)
-            else:
-                res = col.get(where=where, limit=offset + limit, include=_INCLUDE)
-            out += self._decode(ns, res["ids"], res["documents"], res["metadatas"])
-        if len(levels) == 1:
-            return out
-        out.sort(key=lambda it: it.ingested_at)
-        return out[offset : offset + limit]
-
     def count(self, namespace: str, level: Level | None = None, *, include_invalid: bool = False) -> int:
         """How many items a namespace holds (currently valid only, by default)."""
         ns = validate_namespace(namespace)
@@ -537,7 +507,7 @@ class ChromaStore:
         missing = [i for i, _ in fused if i not in items]
         if missing:
             items.update({it.id: it for it in self.get(ns, missing)})
-        hits = []
+        hits: list[Hit] = []
         for item_id, score in fused:
             if item_id not in items:  # forgotten between the two reads
                 continue
@@ -685,6 +655,39 @@ class ChromaStore:
             self._collections.clear()
             self._missing.clear()
             self._db.close()
+
+    def list(
+        self,
+        namespace: str,
+        level: Level | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        include_invalid: bool = False,
+    ) -> list[MemoryItem]:
+        """Items of a namespace in insertion order (across levels: by ingestion time).
+
+        Defined last in the class: inside the class body ``list`` names this method.
+        """
+        ns = validate_namespace(namespace)
+        if limit < 0 or offset < 0:
+            raise InputError("limit and offset must be >= 0")
+        where = None if include_invalid else records.where(SearchFilters(), utcnow())
+        levels: tuple[Level, ...] = (level,) if level is not None else LEVELS
+        out: list[MemoryItem] = []
+        for lv in levels:
+            col = self._collection(ns, lv, create=False)
+            if col is None:
+                continue
+            if len(levels) == 1:
+                res = col.get(where=where, limit=limit, offset=offset, include=_INCLUDE)
+            else:
+                res = col.get(where=where, limit=offset + limit, include=_INCLUDE)
+            out += self._decode(ns, res["ids"], res["documents"], res["metadatas"])
+        if len(levels) == 1:
+            return out
+        out.sort(key=lambda it: it.ingested_at)
+        return out[offset : offset + limit]
 
 
 def _doc(item: MemoryItem) -> Doc:

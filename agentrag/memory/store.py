@@ -9,6 +9,7 @@ crashed ingest can simply be re-run.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -104,7 +105,7 @@ class MemoryStore(Protocol):
     def search(
         self, namespace: str, query: str, *, k: int = 5, filters: SearchFilters | None = None,
         mode: SearchMode = "hybrid",
-    ) -> list[Hit]:
+    ) -> builtins.list[Hit]:  # ``list`` here would name the method above
         """Best ``k`` currently valid items for ``query`` (dense, BM25 or fused)."""
         ...
 
@@ -122,7 +123,7 @@ class MemoryStore(Protocol):
         """Hard-delete items (the only hard delete); recorded in history. Returns how many."""
         ...
 
-    def history(self, namespace: str, item_id: str) -> list[HistoryEntry]:
+    def history(self, namespace: str, item_id: str) -> builtins.list[HistoryEntry]:
         """Every recorded change to an item, oldest first."""
         ...
 
