@@ -344,12 +344,17 @@ def bench_memory(
     corpus: Annotated[Path | None, typer.Option(help="data folder with locomo/, hotpotqa/, musique/")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="where corpus vectors are cached between runs")] = None,
     record: Annotated[Path | None, typer.Option(help="merge into <PATH>.json and rewrite <PATH>.md")] = None,
+    variants: Annotated[
+        str, typer.Option(help="vectors of repeated-with-variation items: embed | perturb (base vector + noise)")
+    ] = "embed",
     as_json: Json = False,
 ) -> None:
     """Ingest throughput and dense / BM25 / hybrid search latency at N items."""
     from agentrag.memory.bench import record as record_result
     from agentrag.memory.bench import run_memory_bench, to_markdown
 
+    if variants not in ("embed", "perturb"):
+        raise InputError(f"unknown --variants {variants!r}; valid choices: embed, perturb")
     if items < 1 or queries < 1 or embed_sample < 1:
         raise InputError("--items, --queries and --embed-sample must be positive")
     if corpus is not None and not (corpus / "locomo").is_dir():
@@ -361,6 +366,7 @@ def bench_memory(
         cache_dir=cache,
         n_queries=queries,
         embed_sample=embed_sample,
+        variants=variants,
         progress=lambda msg: err.print(f"[dim]{msg}[/]"),
     )
     if record is not None:
