@@ -28,7 +28,7 @@ demo: $(STAMP)
 # creates it once per machine and converts the packaged model for it.
 test: $(STAMP)
 	scripts/setup_vllm.sh $(CACHE)
-	$(BIN)/python -m pytest
+	AGENTRAG_CACHE_DIR=$(CACHE) $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check agentrag graphs evals tests

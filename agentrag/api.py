@@ -19,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict
 
+from agentrag.checkpoints import async_sqlite_saver, sqlite_saver
 from agentrag.deps import Deps
 from agentrag.errors import InputError
 from agentrag.ingest import Document, documents_from, to_raw_items
@@ -100,12 +101,10 @@ class AgentRAG:
 
     def _graph(self, name: str) -> Any:
         if name not in self._graphs:
-            from langgraph.checkpoint.sqlite import SqliteSaver
-
             if self._checkpoint_conn is None:
                 self.settings.data_dir.mkdir(parents=True, exist_ok=True)
                 self._checkpoint_conn = sqlite3.connect(str(self.checkpoint_path), check_same_thread=False)
-            self._graphs[name] = _build(name, SqliteSaver(self._checkpoint_conn))
+            self._graphs[name] = _build(name, sqlite_saver(self._checkpoint_conn))
         return self._graphs[name]
 
     # -- memory -------------------------------------------------------------------
@@ -259,10 +258,8 @@ class AgentRAG:
         q = check_question(question)
         tid = thread_id or uuid.uuid4().hex
         tracker = UsageTracker()
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        async with AsyncSqliteSaver.from_conn_string(str(self.checkpoint_path)) as saver:
+        async with async_sqlite_saver(self.checkpoint_path) as saver:
             out = await _build("answer", saver).ainvoke(
                 {"question": q, "namespace": namespace}, self._run_config(tid, tracker), context=self.deps
             )
@@ -275,11 +272,9 @@ class AgentRAG:
         q = check_question(question)
         tid = thread_id or uuid.uuid4().hex
         tracker = UsageTracker()
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         text = AnswerTextStream()
-        async with AsyncSqliteSaver.from_conn_string(str(self.checkpoint_path)) as saver:
+        async with async_sqlite_saver(self.checkpoint_path) as saver:
             graph = _build("answer", saver)
             cfg = self._run_config(tid, tracker)
             async for mode, payload in graph.astream(

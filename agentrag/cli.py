@@ -174,11 +174,15 @@ def ingest(
 
 
 def _is_locomo(path: Path) -> bool:
+    """A LoCoMo file is a JSON list of records with a ``conversation`` mapping."""
     if path.suffix != ".json" or not path.is_file():
         return False
-    with path.open(encoding="utf-8", errors="replace") as f:
-        head = f.read(4096)
-    return '"conversation"' in head or '"sample_id"' in head
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False  # the generic reader reports the error with its line number
+    first = data[0] if isinstance(data, list) and data else data
+    return isinstance(first, dict) and isinstance(first.get("conversation"), dict)
 
 
 @app.command()

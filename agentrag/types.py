@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Level = Literal["raw", "fact", "episode"]
 LEVELS: tuple[Level, ...] = ("raw", "fact", "episode")
 EvidenceStatus = Literal["active", "revised", "retracted", "inferred"]
 RouteKind = Literal["none", "single", "iterative"]
+ShortText = Annotated[str, StringConstraints(max_length=120)]
+"""A bounded string for model outputs (queries, names): grammar/guided decoding then cannot run away."""
 
 
 def utcnow() -> datetime:

@@ -30,7 +30,7 @@ from agentrag.errors import ParseError
 from agentrag.llm.structured import structured, structured_many
 from agentrag.memory.store import SearchFilters
 from agentrag.state import ChatState, IngestState
-from agentrag.types import Conflict, MemoryItem, utcnow
+from agentrag.types import Conflict, MemoryItem, ShortText, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class ExtractedFact(BaseModel):
     text: str = Field(max_length=300)
     from_: list[int] = Field(default_factory=list, alias="from", max_length=8)
     speaker: str | None = Field(None, max_length=60)
-    entities: list[str] = Field(default_factory=list, max_length=8)
+    entities: list[ShortText] = Field(default_factory=list, max_length=8)
 
 
 class FactList(BaseModel):

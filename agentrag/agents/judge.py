@@ -18,7 +18,7 @@ from agentrag.deps import Deps, deps_of
 from agentrag.errors import ParseError
 from agentrag.llm.structured import structured
 from agentrag.state import AnswerState
-from agentrag.types import Conflict, Evidence, MemoryItem, Verdict
+from agentrag.types import Conflict, Evidence, MemoryItem, ShortText, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class JudgeReply(BaseModel):
 
     relevant: list[int] = Field(default_factory=list, max_length=10)
     sufficient: bool
-    missing: list[str] = Field(default_factory=list, max_length=2)
+    missing: list[ShortText] = Field(default_factory=list, max_length=2)
     conflicts: list[ConflictPair] = Field(default_factory=list, max_length=2)
 
 

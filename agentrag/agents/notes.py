@@ -21,7 +21,7 @@ from agentrag.errors import ParseError
 from agentrag.llm.structured import structured
 from agentrag.settings import NotesConfig
 from agentrag.state import AnswerState
-from agentrag.types import Evidence, Note
+from agentrag.types import Evidence, Note, ShortText
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class NoteReply(BaseModel):
     """The note writer's structured reply."""
 
     note: str = Field(max_length=1200)
-    queries: list[str] = Field(default_factory=list, max_length=2)
+    queries: list[ShortText] = Field(default_factory=list, max_length=2)
     inferences: list[Inference] = Field(default_factory=list, max_length=3)
 
 

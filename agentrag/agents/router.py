@@ -26,7 +26,7 @@ from agentrag.deps import Deps, deps_of
 from agentrag.errors import ParseError
 from agentrag.llm.structured import structured
 from agentrag.state import AnswerState
-from agentrag.types import LEVELS, Route, RouteKind
+from agentrag.types import LEVELS, Route, RouteKind, ShortText
 
 log = logging.getLogger(__name__)
 MAX_QUERIES = 3
@@ -87,7 +87,7 @@ class RoutePlan(BaseModel):
     """The router's structured reply."""
 
     kind: RouteKind
-    queries: list[str] = Field(default_factory=list, max_length=MAX_QUERIES)
+    queries: list[ShortText] = Field(default_factory=list, max_length=MAX_QUERIES)
     time: str = Field("", max_length=60)
 
 

@@ -72,6 +72,18 @@ class OpenAIChatModel(AgentChatModel):
                 self._model = models[0].id
         return self._model
 
+    async def _amodel_name(self) -> str:
+        """``model_name`` without blocking the event loop on the first async call."""
+        if self._model is None and not self.config.model:
+            try:
+                models = (await self._async().models.list()).data
+            except openai.OpenAIError as exc:
+                raise self._error(exc) from exc
+            if not models:
+                raise BackendError(f"the server at {self.config.base_url} serves no models")
+            self._model = models[0].id
+        return self.model_name
+
     def _error(self, exc: Exception) -> BackendError:
         where = self.config.base_url
         match exc:
@@ -84,9 +96,11 @@ class OpenAIChatModel(AgentChatModel):
             case _:
                 return BackendError(f"request to {where} failed: {exc}")
 
-    def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _request(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any], model: str | None = None
+    ) -> dict[str, Any]:
         req: dict[str, Any] = {
-            "model": self.model_name,
+            "model": model or self.model_name,
             "messages": to_openai_messages(messages),
             "temperature": self.config.temperature,
             "max_tokens": kwargs.get("max_tokens") or self.config.max_tokens,
@@ -135,7 +149,8 @@ class OpenAIChatModel(AgentChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         try:
-            out = await self._async().chat.completions.create(**self._request(messages, stop, kwargs))
+            req = self._request(messages, stop, kwargs, await self._amodel_name())
+            out = await self._async().chat.completions.create(**req)
         except openai.OpenAIError as exc:
             raise self._error(exc) from exc
         return self._result(out)
@@ -167,7 +182,7 @@ class OpenAIChatModel(AgentChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        req = self._request(messages, stop, kwargs)
+        req = self._request(messages, stop, kwargs, await self._amodel_name())
         try:
             stream = await self._async().chat.completions.create(
                 **req, stream=True, stream_options={"include_usage": True}
@@ -194,7 +209,15 @@ class OpenAIChatModel(AgentChatModel):
         return ChatGenerationChunk(message=AIMessageChunk(content=piece)) if piece else None
 
     def close(self) -> None:
-        """Close HTTP connection pools."""
+        """Close HTTP connection pools (the async pool is dropped; it closes with its event loop)."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._aclient = None
+
+    async def aclose(self) -> None:
+        """Close both HTTP connection pools from async code."""
+        if self._aclient is not None:
+            await self._aclient.close()
+            self._aclient = None
+        self.close()
