@@ -11,7 +11,9 @@ question) that already has a record.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -100,19 +102,22 @@ class _Silent:
         pass
 
 
-def llm_settings(cfg: RunConfig) -> LocalLLMConfig | OpenAIConfig:
-    """The generator config for the run's backend."""
-    match cfg.backend:
+def llm_config(backend: str, base_url: str | None = None, model: str | None = None) -> LocalLLMConfig | OpenAIConfig:
+    """The generator config for a backend name; the error lists the valid ones."""
+    match backend:
         case "local":
-            return LocalLLMConfig(**({"model_path": cfg.model} if cfg.model else {}))
+            return LocalLLMConfig(**({"model_path": model} if model else {}))
         case "openai":
-            extra: dict[str, Any] = {"model": cfg.model} if cfg.model else {}
-            return OpenAIConfig(base_url=cfg.base_url or OpenAIConfig().base_url, **extra)
+            extra: dict[str, Any] = {"model": model} if model else {}
+            return OpenAIConfig(base_url=base_url or OpenAIConfig().base_url, **extra)
+        case _:
+            raise ConfigError.invalid_choice("backend", backend, ("local", "openai"))
 
 
 def run_settings(cfg: RunConfig) -> Settings:
     """Settings for the run: memory under the run folder, the chosen generator and top-k."""
-    return load_settings(data_dir=cfg.out / "memory", llm=llm_settings(cfg), retrieval={"top_k": cfg.top_k})
+    llm = llm_config(cfg.backend, cfg.base_url, cfg.model)
+    return load_settings(data_dir=cfg.out / "memory", llm=llm, retrieval={"top_k": cfg.top_k})
 
 
 def token_counter(rag: AgentRAG) -> Any:
@@ -130,9 +135,8 @@ def token_counter(rag: AgentRAG) -> Any:
     return lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=True, special=True)) + 16
 
 
-def model_name(rag: AgentRAG) -> str:
+def model_name(llm: Any) -> str:
     """The generator's name as recorded with results."""
-    llm: Any = rag.llm
     if hasattr(llm, "model_file"):
         return str(llm.model_file.name)
     if hasattr(llm, "model_name"):
@@ -158,8 +162,6 @@ class Runner:
     def _check_config(self) -> None:
         path = self.cfg.out / "config.json"
         if path.is_file():
-            import json
-
             old = json.loads(path.read_text(encoding="utf-8"))
             mine = self.cfg.identity()
             theirs = {k: old.get("run", {}).get(k) for k in mine}
@@ -167,6 +169,11 @@ class Runner:
                 raise ConfigError(
                     f"{self.cfg.out} holds a run with {theirs}, not {mine}; use another --out to start a new run"
                 )
+
+    def _previous_judge(self) -> Any:
+        """Keep the record of a judge that graded this folder after the fact (``eval judge``)."""
+        path = self.cfg.out / "config.json"
+        return json.loads(path.read_text(encoding="utf-8")).get("judge") if path.is_file() else None
 
     def _options(self) -> MethodOptions:
         llm = self.rag.settings.llm
@@ -180,7 +187,7 @@ class Runner:
     def _judge(self) -> Judge | None:
         if not self.cfg.judge:
             return None
-        return Judge(self.rag.llm, self.rag.prompts, backend=self.cfg.backend, model=model_name(self.rag))
+        return Judge(self.rag.llm, self.rag.prompts, backend=self.cfg.backend, model=model_name(self.rag.llm))
 
     # -- memory -------------------------------------------------------------------
     def build_memories(self) -> list[BuildRecord]:
@@ -340,9 +347,9 @@ class Runner:
         write_json(
             self.cfg.out / "config.json",
             {
-                "run": self.cfg.model_dump(mode="json"), "generator": model_name(self.rag),
+                "run": self.cfg.model_dump(mode="json"), "generator": model_name(self.rag.llm),
                 "embedder": getattr(getattr(self.rag.memory, "embedder", None), "name", None),
-                "judge": judge.info() if judge else None, "questions": len(self.questions),
+                "judge": judge.info() if judge else self._previous_judge(), "questions": len(self.questions),
                 "machine": describe_machine(),
                 "methods": {m.name: {"memory": m.memory, "summary": m.summary} for m in self.methods},
             },
@@ -353,12 +360,32 @@ class Runner:
             await self.run_method(method, options, judge)
 
     def run(self) -> None:
-        """Synchronous entry point."""
-        asyncio.run(self.arun())
+        """Synchronous entry point; holds ``run.lock`` so ``eval judge`` never rewrites records in use."""
+        self.cfg.out.mkdir(parents=True, exist_ok=True)
+        lock = self.cfg.out / "run.lock"
+        holder = lock.read_text(encoding="utf-8").strip() if lock.is_file() else ""
+        if holder.isdigit() and alive(int(holder)):
+            raise ConfigError(f"{self.cfg.out} is in use by process {holder}; wait for it or use another --out")
+        lock.write_text(str(os.getpid()), encoding="utf-8")
+        try:
+            asyncio.run(self.arun())
+        finally:
+            lock.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Release the generator and the store."""
         self.rag.close()
+
+
+def alive(pid: int) -> bool:
+    """Whether a process (another run holding a folder's lock) still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()
 
 
 def run_eval(cfg: RunConfig, reporter: Reporter | None = None, rag: AgentRAG | None = None) -> Path:

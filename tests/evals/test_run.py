@@ -166,3 +166,27 @@ def test_cli_rejects_unknown_method(tmp_path):
                    str(tmp_path / "r"), "--methods", "naive_rag,bogus"],
     )
     assert result.exit_code == 2 and "bogus" in result.output
+
+
+def test_judge_after_the_run_and_lock(make):
+    from agentrag.prompts import default_library
+    from evals.judge import Judge, judge_run
+
+    cfg, rag = make(methods=("naive_rag",), judge=False)
+    run_eval(cfg, rag=rag)
+    assert all(r.judge is None for r in load_records(cfg.out)["naive_rag"])
+    grader = Judge(ScriptedChatModel(replies={"evals/judge": j({"correct": True})}), default_library(),
+                   backend="scripted", model="fake-judge")
+    assert judge_run(cfg.out, grader) == 4  # the adversarial question is not judged
+    recs = by_qid(load_records(cfg.out)["naive_rag"])
+    assert recs["conv-26/0"].judge is True and recs["conv-26/8"].judge is None
+    assert len(grader.llm.calls) == 4
+    config = json.loads((cfg.out / "config.json").read_text())
+    assert config["judge"]["model"] == "fake-judge"
+
+    (cfg.out / "run.lock").write_text("1")  # pid 1 is alive: another run holds the folder
+    result = CliRunner().invoke(eval_app, ["judge", str(cfg.out)])
+    assert result.exit_code == 2 and "being written by process 1" in result.output
+    cfg2, rag2 = make(methods=("naive_rag",), judge=False)
+    with pytest.raises(ConfigError, match="in use by process 1"):
+        Runner(cfg2, rag=rag2).run()
