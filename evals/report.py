@@ -235,16 +235,20 @@ def plots(summary: dict[str, Any], out_dir: Path) -> list[Path]:
     title = summary["config"].get("run", {}).get("dataset", "")
     paths = []
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, v in methods.items():
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    markers = "osD^vP*X"
+    top = 0.0
+    for i, (name, v) in enumerate(methods.items()):
         o = v["overall"]
         x, y = max(o["prompt_tokens"], 1.0), o["score"] or 0.0
-        ax.scatter([x], [y], s=60)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
+        top = max(top, y)
+        ax.scatter([x], [y], s=70, marker=markers[i % len(markers)], label=f"{name} ({x:,.0f} tok, {y:.3f})")
     ax.set_xscale("log")
-    ax.set_xlabel("prompt tokens per question (log)")
-    ax.set_ylabel("score (F1 / abstention)")
-    ax.set_title(f"{title}: score vs prompt tokens")
+    ax.set_ylim(0, max(0.05, top * 1.25))
+    ax.set_xlabel("mean prompt tokens per question (log scale)")
+    ax.set_ylabel("mean score (F1 / abstention)")
+    ax.set_title(f"{title}: score vs prompt tokens per question")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(True, alpha=0.3)
     paths.append(_save(fig, folder / "score_vs_tokens.png", plt.close))
 
