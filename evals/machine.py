@@ -28,15 +28,24 @@ def _memory_gib() -> float | None:
     return round(pages * size / 2**30, 1)
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent, check=False,
+            ["git", *args], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _git_commit() -> str | None:
+    """The checkout's commit, marked ``+dirty`` when agentrag/, graphs/, prompts/ or evals/ have local edits."""
+    commit = _git("rev-parse", "--short", "HEAD")
+    if commit is None:
+        return None
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "agentrag", "graphs", "prompts", "evals")
+    return commit + ("+dirty" if dirty else "")
 
 
 def _version(package: str) -> str | None:
