@@ -283,7 +283,8 @@ class ChromaStore:
             gen_ns, gen_level = self._history.last_seq(ns), self._history.last_seq(ns, level)
             self._history.append(ns, changes, actor=actor)
             ids = [it.id for it in items]
-            metadatas: Any = [records.to_metadata(it) for it in items]
+            fresh = {c.item_id for c in changes if c.event == "add"}
+            metadatas: Any = [records.to_metadata(it, new=it.id in fresh) for it in items]
             if vectors is None:
                 col.update(ids=ids, metadatas=metadatas)
             else:

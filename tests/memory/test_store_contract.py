@@ -369,3 +369,22 @@ def test_updating_parents_rewires_provenance(store: ChromaStore, ns: str) -> Non
     assert [i.id for i in store.explain(ns, f.id).derived_from] == [raw[0].id, raw[2].id]
     store.add(ns, [f.model_copy(update={"text": "Alice likes ramen.", "parents": (raw[2].id,)})])
     assert [i.id for i in store.explain(ns, f.id).derived_from] == [raw[2].id]
+
+
+def test_a_crashed_add_is_safe_to_re_run(store: ChromaStore, ns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chromadb.api.models.Collection import Collection
+
+    items = raw_items(ns)
+    real_upsert = Collection.upsert
+
+    def crash(self: Collection, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated crash between the history log and Chroma")
+
+    monkeypatch.setattr(Collection, "upsert", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        store.add(ns, items)
+    assert store.count(ns) == 0  # nothing reached Chroma ...
+    assert [e.event for e in store.history(ns, items[0].id)] == ["add"]  # ... but the intent is on record
+    monkeypatch.setattr(Collection, "upsert", real_upsert)
+    assert store.add(ns, items).added == tuple(i.id for i in items)
+    assert store.count(ns) == 4 and [e.event for e in store.history(ns, items[0].id)] == ["add"]
