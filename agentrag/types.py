@@ -78,7 +78,7 @@ class MemoryItem(_Frozen):
             text=text,
             source_id=source_id,
             position=position,
-            **fields,  # type: ignore[arg-type]
+            **fields,
         )
 
     def is_valid_at(self, when: datetime) -> bool:
