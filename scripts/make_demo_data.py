@@ -21,6 +21,7 @@ IDS = [  # easy bridge questions from HotpotQA (train part of the dev split)
 
 
 def main() -> None:
+    """Write agentrag/demo/hotpotqa_demo.jsonl from the HotpotQA dev file."""
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/hotpotqa/hotpotqa.dev.jsonl")
     rows = {r["id"]: r for r in map(json.loads, src.read_text().splitlines())}
     out = Path(__file__).resolve().parents[1] / "agentrag" / "demo" / "hotpotqa_demo.jsonl"
