@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_item ON history(namespace, item_id, seq);
 CREATE INDEX IF NOT EXISTS history_level ON history(namespace, level, seq);
+CREATE INDEX IF NOT EXISTS history_ns ON history(namespace, seq);
 CREATE TRIGGER IF NOT EXISTS history_no_update BEFORE UPDATE ON history
 BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS history_no_delete BEFORE DELETE ON history
