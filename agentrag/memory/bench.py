@@ -111,6 +111,8 @@ class BenchResult(BaseModel):
     query_embedding: Latency
     search: dict[str, Latency]
     targets: dict[str, Target]
+    load_avg_1m: float | None = None
+    """The machine's 1-minute load average when the run ended (other work competes for the cores)."""
 
 
 class _Corpus(BaseModel):
@@ -160,7 +162,7 @@ def build_corpus(n: int, corpus_dir: Path | None, *, seed: int = 0, n_queries: i
                 pool += [(f"{para['title']}: {s.strip()}", None) for s in _SENTENCE.split(para["text"]) if s.strip()]
             for line in (corpus_dir / name / f"{name}.dev.jsonl").read_text(encoding="utf-8").splitlines():
                 queries.append(json.loads(line)["question"])
-        source = f"LoCoMo turns + HotpotQA/MuSiQue sentences from {corpus_dir}"
+        source = "LoCoMo dev turns + HotpotQA/MuSiQue dev-corpus sentences (../shared/data)"
     else:
         pool, queries = _synthetic_pool(rng)
         source = "templated synthetic sentences"
@@ -364,6 +366,7 @@ def run_memory_bench(
         bm25_cold_start_s=bm25_cold,
         query_embedding=_latency(qlat),
         search=search,
+        load_avg_1m=os.getloadavg()[0],
         targets={
             "hybrid_p95_ms": Target(
                 target=f"<= {TARGET_HYBRID_P95_MS:g} ms at 100k",
@@ -418,14 +421,16 @@ def to_markdown(results: Sequence[BenchResult]) -> str:
     sep = "| --- |" + " --- |" * len(runs)
     body = "\n".join(f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows)
     first = runs[0]
+    per_run = "; ".join(
+        f"{r.items:,} items: mean {r.avg_chars:.0f} characters, vectors: {r.vectors}"
+        + (f", load average {r.load_avg_1m:.1f} at the end" if r.load_avg_1m is not None else "")
+        for r in runs
+    )
     note = (
         f"\n\nMeasured with `agentrag bench memory` on {first.cpus} CPU cores, embedded Chroma, "
-        f"embedder {first.embedder}; corpus: {first.corpus} (mean {first.avg_chars:.0f} characters per item). "
-        f"Search latency is end to end through `store.search`, query embedding included; "
-        f"{first.query_embedding['n']} questions per mode. Ingest with embedding is measured on "
-        f"{first.embed_sample:,} items. Corpus vectors: "
-        + "; ".join(f"{r.items:,} items: {r.vectors}" for r in runs)
-        + "."
+        f"embedder {first.embedder}; corpus: {first.corpus}. Search latency is end to end through "
+        f"`store.search`, query embedding included; {first.query_embedding['n']} questions per mode. "
+        f"Ingest with embedding is measured on {first.embed_sample:,} items. Per run: {per_run}."
     )
     return f"{head}\n{sep}\n{body}{note}\n"
 
