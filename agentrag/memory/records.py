@@ -41,6 +41,9 @@ def from_us(value: int) -> datetime:
 
 def normalise(item: MemoryItem) -> MemoryItem:
     """The item with every datetime as aware UTC, i.e. exactly what a read will return."""
+    stamps = (item.ingested_at, item.valid_from, item.event_time, item.valid_to)
+    if all(t is None or t.tzinfo is UTC for t in stamps):
+        return item  # the common case (``utcnow`` defaults): no copy
     update: dict[str, Any] = {
         "ingested_at": as_utc(item.ingested_at),
         "valid_from": as_utc(item.valid_from),
