@@ -35,6 +35,9 @@ class PromptSpec(BaseModel):
     version: int
     inputs: tuple[str, ...]
     output: str | None = None
+    max_tokens: int | None = None
+    """Completion budget for this call: structured replies are short, and a small model
+    that starts repeating itself should be cut off early, not at the backend's default."""
     description: str = ""
     system: str
     user: str
@@ -50,6 +53,7 @@ class RenderedPrompt(BaseModel):
     output: str | None
     system: str
     user: str
+    max_tokens: int | None = None
 
     def messages(self) -> list[dict[str, str]]:
         """OpenAI-style message list."""
@@ -105,7 +109,9 @@ class PromptLibrary:
             system, user = system_t.render(**inputs).strip(), user_t.render(**inputs).strip()
         except jinja2.UndefinedError as exc:
             raise PromptError(f"prompt {prompt_id!r}: {exc}") from exc
-        return RenderedPrompt(id=spec.id, version=spec.version, output=spec.output, system=system, user=user)
+        return RenderedPrompt(
+            id=spec.id, version=spec.version, output=spec.output, system=system, user=user, max_tokens=spec.max_tokens
+        )
 
 
 def load_spec(path: Path) -> PromptSpec:

@@ -48,7 +48,7 @@ CANDIDATE_SIM = 0.45
 class ExtractedFact(BaseModel):
     """One fact as the model returns it."""
 
-    text: str = Field(max_length=300)
+    text: str = Field(max_length=200)
     from_: list[int] = Field(default_factory=list, alias="from", max_length=8)
     speaker: str | None = Field(None, max_length=60)
     entities: list[ShortText] = Field(default_factory=list, max_length=8)
@@ -57,13 +57,13 @@ class ExtractedFact(BaseModel):
 class FactList(BaseModel):
     """The fact extractor's structured reply."""
 
-    facts: list[ExtractedFact] = Field(default_factory=list, max_length=12)
+    facts: list[ExtractedFact] = Field(default_factory=list, max_length=6)
 
 
 class EpisodeSummary(BaseModel):
     """The episode summariser's structured reply."""
 
-    summary: str = Field(max_length=1200)
+    summary: str = Field(max_length=600)
 
 
 class DuplicateCheck(BaseModel):

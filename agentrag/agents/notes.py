@@ -36,7 +36,7 @@ class Inference(BaseModel):
 class NoteReply(BaseModel):
     """The note writer's structured reply."""
 
-    note: str = Field(max_length=1200)
+    note: str = Field(max_length=600)
     queries: list[ShortText] = Field(default_factory=list, max_length=2)
     inferences: list[Inference] = Field(default_factory=list, max_length=3)
 

@@ -62,6 +62,7 @@ def structured(
     schema_json = schema.model_json_schema()
     constrained = isinstance(llm, AgentChatModel) and llm.supports_json_schema
     kwargs: dict[str, Any] = {}
+    max_tokens = max_tokens or prompt.max_tokens
     if isinstance(llm, AgentChatModel):
         kwargs["prompt_id"] = prompt.id
         if constrained:

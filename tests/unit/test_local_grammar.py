@@ -1,8 +1,21 @@
 """llama.cpp crashes (SIGSEGV) building a grammar for string maxLength above ~1000; the local backend clamps it."""
 
-from agentrag.agents.constructor import EpisodeSummary
-from agentrag.agents.notes import NoteReply
+from pydantic import BaseModel, Field
+
 from agentrag.llm.local import GRAMMAR_MAX_LENGTH, grammar_safe
+
+
+class Part(BaseModel):
+    text: str = Field(max_length=300)
+
+
+class Long(BaseModel):
+    body: str = Field(max_length=5000)
+    parts: list[Part] = Field(default_factory=list)
+
+
+class AlsoLong(BaseModel):
+    summary: str = Field(max_length=2000)
 
 
 def lengths(schema: object) -> list[int]:
@@ -14,11 +27,11 @@ def lengths(schema: object) -> list[int]:
 
 
 def test_long_max_lengths_are_clamped_short_ones_kept():
-    for model in (NoteReply, EpisodeSummary):
+    for model in (Long, AlsoLong):
         schema = model.model_json_schema()
         assert max(lengths(schema)) > GRAMMAR_MAX_LENGTH
         safe = grammar_safe(schema)
         assert max(lengths(safe)) == GRAMMAR_MAX_LENGTH
-    note = grammar_safe(NoteReply.model_json_schema())
-    assert 300 in lengths(note)  # the inference text limit is left alone
+    long = grammar_safe(Long.model_json_schema())
+    assert 300 in lengths(long)  # the nested short limit is left alone
     assert grammar_safe({"type": "string"}) == {"type": "string"}
