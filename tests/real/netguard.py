@@ -20,6 +20,14 @@ def _is_local(host: object) -> bool:
         return False
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
 @contextmanager
 def no_remote_connections() -> Iterator[list[str]]:
     """Patch socket connect/getaddrinfo; attempts to reach other hosts are refused and listed."""
@@ -44,7 +52,10 @@ def no_remote_connections() -> Iterator[list[str]]:
         return real_connect_ex(self, address)
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host is not None and not _is_local(host if isinstance(host, str) else host.decode()):
+        name = host.decode() if isinstance(host, bytes) else host
+        if isinstance(name, str) and _is_ip(name):
+            return real_getaddrinfo(host, *args, **kwargs)  # no lookup happens; connect() is checked
+        if name is not None and not _is_local(name):
             attempts.append(f"resolve {host}")
             raise socket.gaierror(f"test forbids resolving {host}")
         return real_getaddrinfo(host, *args, **kwargs)
