@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,28 @@ def _pct(values: Sequence[float], q: float) -> float | None:
     return round(ordered[idx], 3)
 
 
+def bootstrap_ci(values: Sequence[float], n: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+    """95% percentile-bootstrap interval of the mean (seeded, so reports rebuild identically)."""
+    if len(values) < 2:
+        return None
+    rng = random.Random(seed)
+    k = len(values)
+    means = sorted(statistics.fmean(rng.choices(values, k=k)) for _ in range(n))
+    return round(means[int(0.025 * n)], 4), round(means[int(0.975 * n) - 1], 4)
+
+
+def paired(base: Sequence[QuestionRecord], other: Sequence[QuestionRecord]) -> dict[str, Any] | None:
+    """``base`` minus ``other`` on the questions both answered: mean score difference and its interval."""
+    theirs = {r.qid: scored(r)["score"] for r in other}
+    diffs = [(scored(r)["score"] or 0.0) - (theirs[r.qid] or 0.0) for r in base if r.qid in theirs]
+    if not diffs:
+        return None
+    wins = sum(1 for d in diffs if d > 1e-9)
+    losses = sum(1 for d in diffs if d < -1e-9)
+    return {"n": len(diffs), "delta": round(statistics.fmean(diffs), 4), "ci": bootstrap_ci(diffs),
+            "wins": wins, "losses": losses, "ties": len(diffs) - wins - losses}
+
+
 def scored(r: QuestionRecord) -> dict[str, float | None]:
     """Every per-question metric of one record."""
     m = metrics.score(r.prediction, r.abstained, r.gold, r.answerable)
@@ -54,6 +77,7 @@ def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
             "recall@all")
     out: dict[str, Any] = {"n": len(records), "errors": sum(1 for r in records if r.error)}
     out.update({k: _mean([row[k] for row in rows]) for k in keys})
+    out["score_ci"] = bootstrap_ci([row["score"] or 0.0 for row in rows])
     n = max(1, len(records))
     out["prompt_tokens"] = round(sum(r.usage.prompt_tokens for r in records) / n, 1)
     out["completion_tokens"] = round(sum(r.usage.completion_tokens for r in records) / n, 1)
@@ -78,9 +102,13 @@ def summarise(out_dir: Path) -> dict[str, Any]:
     categories = list(dict.fromkeys(r.category for m in methods for r in by_method[m]))
     builds = read_jsonl(out_dir / "memory_builds.jsonl", BuildRecord)
     timings = read_jsonl(out_dir / "timings.jsonl", Timing)
+    reference = "agentrag" if "agentrag" in by_method else None
     return {
         "config": config,
         "categories": categories,
+        "paired_vs_agentrag": {
+            m: paired(by_method["agentrag"], by_method[m]) for m in methods if reference and m != reference
+        },
         "methods": {
             m: {
                 "overall": aggregate(by_method[m]),
@@ -138,20 +166,29 @@ def markdown(summary: dict[str, Any]) -> str:
         "## Accuracy",
         "",
         _table(
-            ["method", "n", "score", "EM", "F1", "recall", "K-prec", "judge", "abstain", "over-abstain",
-             f"R@{RECALL_K}", "R@all", "errors"],
+            ["method", "n", "score", "score 95% CI", "EM", "F1", "recall", "K-prec", "judge", "abstain",
+             "over-abstain", f"R@{RECALL_K}", "R@all", "errors"],
             [
-                [m, o["n"], o["score"], o["em"], o["f1"], o["recall"], o["kprec"], o["judge"], o["abstain_ok"],
-                 o["over_abstain"], o[f"recall@{RECALL_K}"], o["recall@all"], o["errors"]]
+                [m, o["n"], o["score"], _ci(o.get("score_ci")), o["em"], o["f1"], o["recall"], o["kprec"], o["judge"],
+                 o["abstain_ok"], o["over_abstain"], o[f"recall@{RECALL_K}"], o["recall@all"], o["errors"]]
                 for m, v in methods.items() for o in [v["overall"]]
             ],
         ),
         "",
+        *_paired_section(summary),
         "## Score per category",
         "",
         _table(
             ["method", *[f"{c} (n={_cat_n(methods, c)})" for c in cats]],
             [[m, *[v["by_category"][c]["score"] for c in cats]] for m, v in methods.items()],
+        ),
+        "",
+        "## Token recall per category (answerable questions; kinder to verbose answers than F1)",
+        "",
+        _table(
+            ["method", *[c for c in cats if _has(methods, c, "recall")]],
+            [[m, *[v["by_category"][c]["recall"] for c in cats if _has(methods, c, "recall")]]
+             for m, v in methods.items()],
         ),
         "",
         "## Cost per question",
@@ -193,6 +230,38 @@ def markdown(summary: dict[str, Any]) -> str:
     parts += ["", "![score vs prompt tokens](plots/score_vs_tokens.png)", "",
               "![score per category](plots/per_category.png)", ""]
     return "\n".join(parts)
+
+
+def _ci(ci: Sequence[float] | None) -> str:
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "-"
+
+
+def _paired_section(summary: dict[str, Any]) -> list[str]:
+    pairs = {m: p for m, p in (summary.get("paired_vs_agentrag") or {}).items() if p}
+    if not pairs:
+        return []
+    methods = summary["methods"]
+    tokens = methods["agentrag"]["overall"]["prompt_tokens"]
+    return [
+        "## agentrag against each method, question by question",
+        "",
+        "Mean of (agentrag score - method score) over the same questions, with a 95% bootstrap interval; "
+        "an interval that contains 0 means this sample cannot tell the two apart.",
+        "",
+        _table(
+            ["method", "n", "agentrag - method", "95% CI", "agentrag better / worse / tied", "prompt tokens ratio"],
+            [
+                [m, p["n"], p["delta"], _ci(p["ci"]), f"{p['wins']} / {p['losses']} / {p['ties']}",
+                 f"{tokens / max(methods[m]['overall']['prompt_tokens'], 1.0):.1f}x"]
+                for m, p in pairs.items()
+            ],
+        ),
+        "",
+    ]
+
+
+def _has(methods: dict[str, Any], cat: str, key: str) -> bool:
+    return any(v["by_category"][cat][key] is not None for v in methods.values())
 
 
 def _cat_n(methods: dict[str, Any], cat: str) -> int:
