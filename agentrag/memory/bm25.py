@@ -45,6 +45,8 @@ import numpy.typing as npt
 from bm25s.stopwords import STOPWORDS_EN
 
 log = logging.getLogger(__name__)
+# bm25s sets DEBUG on its own logger, so every index build would reach the application's handlers.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _TOKEN = re.compile(r"\w+")
 _STOP = frozenset(STOPWORDS_EN)

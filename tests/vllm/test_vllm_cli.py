@@ -48,7 +48,7 @@ def test_cli_ingest_then_ask_through_vllm(vllm_server, tmp_path):
     server = ["--backend", "openai", "--base-url", vllm_server.base_url]
 
     ingest = agentrag("ingest", str(doc), "--namespace", "lh", *server, data_dir=data)
-    assert re.search(r"1 documents -> 1 chunks", ingest.stdout), ingest.stdout
+    assert re.search(r"1 documents -> 1 raw items", ingest.stdout), ingest.stdout
 
     ask = agentrag("ask", "Who built the lighthouse on Brindle Point?", "--namespace", "lh", *server, data_dir=data)
     out = ask.stdout
