@@ -25,7 +25,8 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
     def invoke(*args: str, app=memory_app, code: int = 0) -> str:  # type: ignore[no-untyped-def]
         res = runner.invoke(app, list(args), env={"AGENTRAG_DATA_DIR": str(tmp_path / "data")})
         assert res.exit_code == code, res.output
-        return res.stdout  # stderr carries logs and progress; commands print results on stdout
+        # results go to stdout; errors, logs and progress to stderr
+        return res.stdout if code == 0 else res.output
 
     return invoke
 
