@@ -60,8 +60,12 @@ def paired(base: Sequence[QuestionRecord], other: Sequence[QuestionRecord]) -> d
 
 
 def scored(r: QuestionRecord) -> dict[str, float | None]:
-    """Every per-question metric of one record."""
-    m = metrics.score(r.prediction, r.abstained, r.gold, r.answerable)
+    """Every per-question metric of one record; a failed question is wrong, never a lucky abstention."""
+    if r.error:
+        m: dict[str, float | None] = {"score": 0.0, "abstain_ok": None if r.answerable else 0.0, "abstained": 0.0}
+        m.update(dict.fromkeys(("em", "f1", "recall"), 0.0 if r.answerable else None))
+    else:
+        m = metrics.score(r.prediction, r.abstained, r.gold, r.answerable)
     m["kprec"] = r.kprec
     m["judge"] = None if r.judge is None or not r.answerable else float(r.judge)
     m[f"recall@{RECALL_K}"] = metrics.recall_at_k(r.retrieved, r.gold_evidence, RECALL_K) if r.retrieval else None
