@@ -129,9 +129,7 @@ def progress() -> Progress:
 @app.command()
 @handle_errors
 def ingest(
-    path: Annotated[
-        Path, typer.Argument(help="text/Markdown, JSON(L) of {id,title,text}, LoCoMo JSON, or a folder")
-    ],
+    path: Annotated[Path, typer.Argument(help="text/Markdown, JSON(L) of {id,title,text}, LoCoMo JSON, or a folder")],
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="tenant / user / agent to store under")],
     derive: Annotated[bool, typer.Option(help="also extract facts and episodes with the generator")] = True,
     sample: Annotated[list[str] | None, typer.Option(help="LoCoMo: only these conversations (e.g. conv-30)")] = None,
@@ -216,7 +214,7 @@ def ask(
     if as_json:
         console.print_json(result.model_dump_json())
     else:
-        show_answer(result)
+        show_answer(result, streamed=stream)
 
 
 def _ask(rag: Any, question: str, namespace: str, stream: bool, thread_id: str | None) -> Answer:
@@ -243,10 +241,11 @@ def _ask(rag: Any, question: str, namespace: str, stream: bool, thread_id: str |
     return final
 
 
-def show_answer(a: Answer, gold: str | None = None) -> None:
-    """Print an answer, its citations and the tokens it used."""
+def show_answer(a: Answer, gold: str | None = None, streamed: bool = False) -> None:
+    """Print an answer (unless its tokens were already streamed), its citations and the tokens it used."""
     style = "yellow" if a.abstained else "green"
-    console.print(f"[bold {style}]{'abstained' if a.abstained else 'answer'}:[/] {a.text}", highlight=False)
+    if not streamed or a.abstained:
+        console.print(f"[bold {style}]{'abstained' if a.abstained else 'answer'}:[/] {a.text}", highlight=False)
     if gold is not None:
         console.print(f"[dim]gold:[/] {gold}", highlight=False)
     for c in a.citations:
@@ -305,8 +304,9 @@ def demo(
             console.rule()
             console.print(f"[bold]Q:[/] {r['question']}", highlight=False)
             t1 = time.perf_counter()
-            a = _ask(rag, r["question"], namespace, sys.stdout.isatty(), None)
-            show_answer(a, gold=r["answer"])
+            streaming = sys.stdout.isatty()
+            a = _ask(rag, r["question"], namespace, streaming, None)
+            show_answer(a, gold=r["answer"], streamed=streaming)
             summary.add_row(
                 r["question"][:50],
                 a.text[:40],

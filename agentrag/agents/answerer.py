@@ -84,7 +84,7 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
         else:
             log.info("answer cited passage %d of %d; ignored", n, len(evidence))
     if not citations:
-        citations = attribute(text, evidence)
+        citations = attribute(text, evidence, state["question"])
     return {"answer": text, "abstained": False, "citations": citations, "stop_reason": stop}
 
 
@@ -92,9 +92,13 @@ ATTRIBUTION_MIN_SHARE = 0.6
 """Share of the answer's content words a passage must contain to be cited by overlap."""
 
 
-def attribute(answer_text: str, evidence: list[Evidence], limit: int = 2) -> list[Citation]:
-    """Cite the passages that contain most of the answer's content words (fallback attribution)."""
-    words = content_words(answer_text)
+def attribute(answer_text: str, evidence: list[Evidence], question: str = "", limit: int = 2) -> list[Citation]:
+    """Cite the passages that contain most of the answer's content words (fallback attribution).
+
+    Words the question already contains are not evidence of anything (every passage about
+    "Caroline" contains "Caroline"), so only the answer's new words count.
+    """
+    words = content_words(answer_text) - content_words(question)
     if not words:
         return []
     scored = []

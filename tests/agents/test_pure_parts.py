@@ -101,3 +101,5 @@ def test_fallback_attribution_cites_passages_containing_the_answer():
     assert (c.evidence_id, c.item_id, c.by) == ("E2", "r2", "overlap")
     assert attribute("Oslo", pool) == []
     assert attribute("the", pool) == []
+    # words the question already has prove nothing
+    assert attribute("Mercyful Fate", pool, question="What is Mercyful Fate?") == []
