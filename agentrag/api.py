@@ -241,15 +241,7 @@ class AgentRAG:
         for mode, payload in graph.stream(
             {"question": q, "namespace": namespace}, cfg, context=self.deps, stream_mode=["updates", "messages"]
         ):
-            if mode == "messages":
-                chunk, meta = payload
-                if meta.get("langgraph_node") == "answer" and isinstance(chunk.content, str):
-                    new = text.feed(chunk.content)
-                    if new:
-                        yield StreamEvent(kind="token", node="answer", text=new)
-            else:
-                for node, update in payload.items():
-                    yield StreamEvent(kind="node", node=node, data=update)
+            yield from _events(mode, payload, text)
         final = graph.get_state(cfg).values
         yield StreamEvent(kind="answer", data=_answer(q, final, tracker, tid))
 
@@ -280,15 +272,8 @@ class AgentRAG:
             async for mode, payload in graph.astream(
                 {"question": q, "namespace": namespace}, cfg, context=self.deps, stream_mode=["updates", "messages"]
             ):
-                if mode == "messages":
-                    chunk, meta = payload
-                    if meta.get("langgraph_node") == "answer" and isinstance(chunk.content, str):
-                        new = text.feed(chunk.content)
-                        if new:
-                            yield StreamEvent(kind="token", node="answer", text=new)
-                else:
-                    for node, update in payload.items():
-                        yield StreamEvent(kind="node", node=node, data=update)
+                for event in _events(mode, payload, text):
+                    yield event
             final = (await graph.aget_state(cfg)).values
         yield StreamEvent(kind="answer", data=_answer(q, final, tracker, tid))
 
@@ -308,6 +293,19 @@ class AgentRAG:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _events(mode: str, payload: Any, text: AnswerTextStream) -> Iterator[StreamEvent]:
+    """Translate one LangGraph stream item: node updates as they are, answer tokens as answer text."""
+    if mode == "messages":
+        chunk, meta = payload
+        if meta.get("langgraph_node") == "answer" and isinstance(chunk.content, str):
+            new = text.feed(chunk.content)
+            if new:
+                yield StreamEvent(kind="token", node="answer", text=new)
+    else:
+        for node, update in payload.items():
+            yield StreamEvent(kind="node", node=node, data=update)
 
 
 class IngestReport(BaseModel):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentrag.errors import InputError
 from agentrag.memory.chunking import chunk_text
+from agentrag.memory.loaders import read_text_file
 from agentrag.types import MemoryItem
 
 log = logging.getLogger(__name__)
@@ -146,13 +147,7 @@ def documents_from_path(path: Path, max_chars: int = 2_000_000) -> Iterator[Docu
     if not files:
         raise InputError(f"{path}: no {', '.join(TEXT_SUFFIXES + DATA_SUFFIXES)} files found")
     for f in files:
-        raw = f.read_bytes()
-        if b"\x00" in raw[:8192]:
-            raise InputError(f"{f}: looks like a binary file; agentrag ingests text, Markdown, JSON or JSONL")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{f}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        text = read_text_file(f)
         if f.suffix.lower() in TEXT_SUFFIXES:
             check_text(text, str(f), max_chars)
             yield Document(text=text, source_id=f"file:{f.name}", title=f.stem)

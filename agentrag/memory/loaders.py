@@ -193,17 +193,22 @@ def text_items(
     return items
 
 
-def file_items(path: Path, namespace: str, *, max_chars: int = 800) -> list[MemoryItem]:
-    """Raw items from a ``.txt``/``.md`` file; binary or non-UTF-8 files are refused."""
+def read_text_file(path: Path) -> str:
+    """A file's text; binary or non-UTF-8 files are refused with a message naming the file."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     raw = path.read_bytes()
     if b"\x00" in raw[:8192]:
-        raise InputError(f"{path}: looks like a binary file; expected UTF-8 text or Markdown")
+        raise InputError(f"{path}: looks like a binary file; expected UTF-8 text, Markdown, JSON or JSONL")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def file_items(path: Path, namespace: str, *, max_chars: int = 800) -> list[MemoryItem]:
+    """Raw items from a ``.txt``/``.md`` file; binary or non-UTF-8 files are refused."""
+    text = read_text_file(path)
     markdown = path.suffix.lower() in (".md", ".markdown")
     return text_items(
         text, namespace, source_id=f"file:{path.name}", markdown=markdown, max_chars=max_chars, meta={"file": path.name}
