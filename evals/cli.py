@@ -86,8 +86,8 @@ def run(
     _setup_logging(verbose)
     try:
         cfg = RunConfig(
-            dataset=dataset, path=path, corpus=corpus, methods=tuple(m for m in methods.split(",") if m),  # type: ignore[arg-type]
-            backend=backend, base_url=base_url, model=model, limit=limit, per_category=per_category,  # type: ignore[arg-type]
+            dataset=dataset, path=path, corpus=corpus, methods=tuple(m for m in methods.split(",") if m),
+            backend=backend, base_url=base_url, model=model, limit=limit, per_category=per_category,
             samples=tuple(s for s in samples.split(",") if s), concurrency=concurrency, top_k=top_k, judge=judge,
             iter_rounds=iter_rounds, window_tokens=window, out=out,
         )

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,14 +203,17 @@ class Runner:
             sample = self.dataset.samples[sample_id]
             label = f"  {kind} memory of {sample_id}"
             self.reporter.start("sessions", label, 0)
-            record = build_memory(
-                self.rag, self.cfg.dataset, sample, kind,
-                on_session=lambda n, total, label=label: self.reporter.start("sessions", label, total, n),
-            )
+            record = build_memory(self.rag, self.cfg.dataset, sample, kind, on_session=self._session_bar(label))
             append_jsonl(path, record)
             built.append(record)
             self.reporter.advance("memory")
         return built
+
+    def _session_bar(self, label: str) -> Callable[[int, int], None]:
+        def advance(done: int, total: int) -> None:
+            self.reporter.start("sessions", label, total, done)
+
+        return advance
 
     # -- one question -------------------------------------------------------------
     def _sources_of(self, ns: str, item: MemoryItem, memory: MemoryStore, depth: int = 0) -> list[str]:

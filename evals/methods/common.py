@@ -61,7 +61,8 @@ class PlanUpdate(TypedDict):
     max_rounds: int
 
 
-Node = Callable[[MethodState, Runtime[Deps]], Any]
+Node = Callable[..., Any]
+"""A LangGraph node function ``(state, runtime) -> update``; LangGraph's own node protocols are private."""
 
 
 def fixed_route(kind: RouteKind, levels: tuple[Level, ...], reason: str, max_rounds: int | None = None) -> Node:

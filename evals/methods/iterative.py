@@ -9,7 +9,7 @@ episodes: the part of agentrag that Adaptive-Note contributes, on its own.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -19,6 +19,7 @@ from agentrag.agents.answerer import AnswerUpdate, answer
 from agentrag.agents.notes import route_after_note, take_note
 from agentrag.agents.retriever import RetrieveUpdate, retrieve
 from agentrag.deps import Deps
+from agentrag.state import AnswerState
 from evals.methods.common import MethodOptions, MethodState, fixed_route
 
 
@@ -46,7 +47,7 @@ def generate(state: MethodState, runtime: Runtime[Deps]) -> GenerateUpdate:
     evidence = sorted(
         (e for e in state.get("evidence", []) if e.item_id in order), key=lambda e: order[e.item_id or ""]
     )
-    update = answer({**state, "evidence": evidence}, runtime)
+    update = answer(cast(AnswerState, {**state, "evidence": evidence}), runtime)
     rounds = f"iter-retgen: round {state.get('round', 0)} of {state.get('max_rounds', 0)}"
     return {**update, "stop_reason": rounds, "shown": [e.id for e in evidence]}
 
