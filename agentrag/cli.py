@@ -6,6 +6,7 @@ User errors print one clear red line (no traceback) and exit with status 2;
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -24,6 +25,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agentrag.cli_errors import print_error
 from agentrag.errors import AgentRagError, ConfigError
 from agentrag.settings import LLM_KINDS, Settings, load_settings
 from agentrag.types import Answer
@@ -76,7 +78,7 @@ def handle_errors(fn: F) -> F:
         except AgentRagError as exc:
             if OPTS.debug:
                 raise
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            print_error(err_console, exc)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -324,15 +326,37 @@ def _mount_subcommands() -> None:
 
     app.add_typer(memory_app, name="memory", help="Inspect and edit memory.")
     app.add_typer(bench_app, name="bench", help="Benchmarks.")
-    # The evaluation harness lives beside the library (evals/), present in a source checkout,
-    # not in the wheel: the library never depends on it.
+    # The evaluation harness (evals/) ships in the wheel; its plots need the `eval` extra.
+    # Without it the command is still listed and prints the pip line instead of "No such command".
+    found = _eval_app()
+    if isinstance(found, typer.Typer):
+        app.add_typer(found, name="eval", help="Run evaluations against baselines.")
+        return
+
+    @app.command("eval", help="Run evaluations (needs: pip install 'agentrag[eval]').", context_settings=_ANY_ARGS)
+    @handle_errors
+    def eval_missing(ctx: typer.Context) -> None:
+        from agentrag.errors import MissingDependencyError
+
+        raise MissingDependencyError(found, extra="eval", why="agentrag eval needs it")
+
+
+_ANY_ARGS: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _eval_app() -> typer.Typer | str:
+    """The eval harness's app, or the name of the missing module when the `eval` extra is not installed."""
     try:
+        if importlib.util.find_spec("matplotlib") is None:
+            return "matplotlib"
         from evals.cli import eval_app
+    except ValueError:  # find_spec on a module blocked in sys.modules
+        return "matplotlib"
     except ModuleNotFoundError as exc:
         if exc.name not in ("evals", "evals.cli"):
             raise
-        return
-    app.add_typer(eval_app, name="eval", help="Run evaluations (source checkout only).")
+        return "evals"
+    return eval_app
 
 
 _mount_subcommands()

@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agentrag.cli_errors import print_error
 from agentrag.errors import AgentRagError, InputError
 from agentrag.memory.embedder import Embedder
 from agentrag.memory.store import MemoryStore, SearchFilters, SearchMode
@@ -62,7 +63,7 @@ def friendly(fn: F) -> F:
         except AgentRagError as exc:
             if _debug():
                 raise
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            print_error(err, exc)
             raise typer.Exit(2) from None
 
     return cast(F, wrapper)

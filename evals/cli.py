@@ -1,6 +1,6 @@
 """``agentrag eval``: run methods x datasets and rebuild reports.
 
-A typer app the main CLI mounts when ``evals`` is importable (a source checkout);
+A typer app the main CLI mounts when the ``eval`` extra is installed (evals ships in the wheel);
 also runnable as ``python -m evals``. Errors the user can fix print one red line.
 """
 
@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from agentrag.cli_errors import print_error
 from agentrag.errors import AgentRagError, ConfigError
 from evals.methods import METHODS
 
@@ -98,10 +99,10 @@ def run(
         ) as progress:
             run_eval(cfg, RichReporter(progress))
     except AgentRagError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(err_console, exc)
         raise typer.Exit(2) from None
     except ValueError as exc:  # pydantic validation of the options
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(err_console, exc)
         raise typer.Exit(2) from None
     console.print(f"done in {time.perf_counter() - t0:,.0f}s; report: {out / 'report.md'}")
     _print_table(out)
@@ -117,7 +118,7 @@ def report(
 
     _setup_logging(verbose)
     if not (out / "records").is_dir():
-        err_console.print(f"[bold red]error:[/] {out} has no records/ folder; is it a run folder?", highlight=False)
+        print_error(err_console, f"{out} has no records/ folder; is it a run folder?")
         raise typer.Exit(2)
     build_report(out)
     console.print(f"report: {out / 'report.md'}")
@@ -155,7 +156,7 @@ def judge(
             n = judge_run(out, grader, concurrency=concurrency, regrade=regrade)
         build_report(out)
     except AgentRagError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(err_console, exc)
         raise typer.Exit(2) from None
     console.print(f"judged {n} answers; report: {out / 'report.md'}")
     _print_table(out)

@@ -1,8 +1,17 @@
-"""Shared fixtures: one real embedder per test session, scripted-model AgentRAG factories."""
+"""Shared fixtures: one real embedder per test session, scripted-model AgentRAG factories.
+
+Every run is made hostile to output-shape assumptions, so a test that passes
+here passes on any machine: consoles are 60 columns wide and colourless (set
+before agentrag is imported, inherited by CLI subprocesses), and temporary
+folders sit under a deep path (see ``pytest_configure``). Tests compare CLI text
+through ``clitext.flat`` (whitespace-normalised), never wrapped lines.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,11 +19,46 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# Narrow and plain on purpose (rich reads these when a Console is created).
+os.environ["COLUMNS"] = "60"
+os.environ["NO_COLOR"] = "1"
+os.environ.pop("FORCE_COLOR", None)
+os.environ.pop("TTY_COMPATIBLE", None)
+os.environ.pop("TTY_INTERACTIVE", None)
 
 from agentrag.api import AgentRAG
 from agentrag.memory.embedder import CachedEmbedder, default_embedder
 from agentrag.settings import load_settings
 from agentrag.testing import Reply, ScriptedChatModel
+
+DEEP = ("deep-tmp-so-paths-in-messages", "are-longer-than-one-terminal-line")
+_made_basetemp: list[Path] = []
+_exit: list[int] = []
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Put every tmp_path under a deep folder unless ``--basetemp`` was given.
+
+    One folder per run (pid), so parallel runs never clear each other's; it is
+    removed when the run passes and kept for a look when it fails.
+    """
+    if config.option.basetemp:
+        return
+    base = Path(tempfile.gettempdir(), f"agentrag-tests-{os.getuid()}", *DEEP, f"run-{os.getpid()}")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    config.option.basetemp = str(base)
+    _made_basetemp.append(base)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remember how the run ended (fixtures are torn down after this hook)."""
+    _exit.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove this run's deep basetemp when every test passed."""
+    if _made_basetemp and _exit == [0]:
+        shutil.rmtree(_made_basetemp[0], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
