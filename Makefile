@@ -25,8 +25,11 @@ demo: $(STAMP)
 	$(BIN)/agentrag demo
 
 # The vLLM test server lives in its own venv (it pins another torch); the script
-# creates it once per machine and converts the packaged model for it.
+# creates it once per machine and converts the packaged model for it. test_tools.sh
+# installs strace/iproute2 for the loopback-only proof of the demo. The tests
+# themselves run at 60 columns under a deep tmp folder (tests/conftest.py).
 test: $(STAMP)
+	scripts/test_tools.sh
 	scripts/setup_vllm.sh $(CACHE)
 	AGENTRAG_CACHE_DIR=$(CACHE) $(BIN)/python -m pytest
 

@@ -22,6 +22,7 @@ import typer
 import yaml
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -333,7 +334,9 @@ def _mount_subcommands() -> None:
         app.add_typer(found, name="eval", help="Run evaluations against baselines.")
         return
 
-    @app.command("eval", help="Run evaluations (needs: pip install 'agentrag[eval]').", context_settings=_ANY_ARGS)
+    needs = escape("Run evaluations (needs: pip install 'agentrag[eval]').")  # help text is rich markup
+
+    @app.command("eval", help=needs, context_settings=_ANY_ARGS)
     @handle_errors
     def eval_missing(ctx: typer.Context) -> None:
         from agentrag.errors import MissingDependencyError
