@@ -341,6 +341,7 @@ def bench_main() -> None:
 def bench_memory(
     items: Annotated[int, typer.Option(help="how many memory items")] = 10_000,
     queries: Annotated[int, typer.Option(help="questions timed per search mode")] = 200,
+    repeats: Annotated[int, typer.Option(help="interleaved search passes over the questions")] = 3,
     embed_sample: Annotated[int, typer.Option(help="items for the with-embedding ingest run")] = 2000,
     corpus: Annotated[Path | None, typer.Option(help="data folder with locomo/, hotpotqa/, musique/")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="where corpus vectors are cached between runs")] = None,
@@ -356,8 +357,8 @@ def bench_memory(
 
     if variants not in ("embed", "perturb"):
         raise InputError(f"unknown --variants {variants!r}; valid choices: embed, perturb")
-    if items < 1 or queries < 1 or embed_sample < 1:
-        raise InputError("--items, --queries and --embed-sample must be positive")
+    if items < 1 or queries < 1 or embed_sample < 1 or repeats < 1:
+        raise InputError("--items, --queries, --embed-sample and --repeats must be positive")
     if corpus is not None and not (corpus / "locomo").is_dir():
         raise InputError(f"{corpus} has no locomo/ folder; point --corpus at the shared data folder")
     cache = cache_dir or _settings().data_dir / "bench-cache"
@@ -367,6 +368,7 @@ def bench_memory(
         cache_dir=cache,
         n_queries=queries,
         embed_sample=embed_sample,
+        repeats=repeats,
         variants=variants,
         progress=lambda msg: err.print(f"[dim]{msg}[/]"),
     )

@@ -9,7 +9,12 @@
   was shown: faithfulness, the same paper's measure.
 * Unanswerable questions (LoCoMo category 5) are right when the method abstains.
 * Retrieval recall@k is the share of gold evidence ids among the first k
-  retrieved items' sources.
+  retrieved items' sources, counted two ways: **credited** (a derived item, a
+  fact or an episode, counts for every source turn it was derived from) and
+  **direct** (only raw items count, by their own source; a derived item takes
+  its rank slot but finds nothing). Credited recall says whether the evidence
+  reached the answerer in some form; direct recall says whether the retriever
+  found the gold passages themselves, which is what raw-only baselines measure.
 """
 
 from __future__ import annotations
@@ -117,6 +122,20 @@ def recall_at_k(retrieved: Sequence[Sequence[str]], gold: Sequence[str], k: int 
     for sources in retrieved[:k] if k is not None else retrieved:
         found.update(sources)
     return len(wanted & found) / len(wanted)
+
+
+def direct_recall_at_k(
+    retrieved: Sequence[Sequence[str]], levels: Sequence[str], gold: Sequence[str], k: int | None = None
+) -> float | None:
+    """Like ``recall_at_k``, but only raw items (``levels[i] == "raw"``) contribute their sources.
+
+    A derived item still occupies its rank, so a list whose top k are facts has
+    direct recall 0 however good their sources are. None without gold evidence.
+    """
+    if len(levels) != len(retrieved):
+        raise ValueError(f"{len(levels)} levels for {len(retrieved)} retrieved items")
+    raw_only = [sources if level == "raw" else [] for sources, level in zip(retrieved, levels, strict=True)]
+    return recall_at_k(raw_only, gold, k)
 
 
 def score(prediction: str, abstained: bool, golds: Sequence[object], answerable: bool) -> dict[str, float | None]:

@@ -54,6 +54,8 @@ class QuestionRecord(BaseModel):
     """The evidence pool: id, item id, level, status."""
     retrieved: list[list[str]] = Field(default_factory=list)
     """Per retrieved item, in rank order: the gold-comparable source ids it rests on."""
+    retrieved_levels: list[str] = Field(default_factory=list)
+    """Per retrieved item, its memory level (raw, fact, episode); empty in records made before it existed."""
     retrieval: bool = True
     route: dict[str, Any] | None = None
     rounds: int = 0

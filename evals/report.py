@@ -68,17 +68,43 @@ def scored(r: QuestionRecord) -> dict[str, float | None]:
         m = metrics.score(r.prediction, r.abstained, r.gold, r.answerable)
     m["kprec"] = r.kprec
     m["judge"] = None if r.judge is None or not r.answerable else float(r.judge)
-    m[f"recall@{RECALL_K}"] = metrics.recall_at_k(r.retrieved, r.gold_evidence, RECALL_K) if r.retrieval else None
-    m["recall@all"] = metrics.recall_at_k(r.retrieved, r.gold_evidence) if r.retrieved or r.retrieval else None
+    m.update(recall_columns(r))
     m["over_abstain"] = m["abstained"] if r.answerable else None
     return m
+
+
+RECALL_KEYS = (f"recall@{RECALL_K}", f"direct_recall@{RECALL_K}", "recall@all", "direct_recall@all")
+"""Credited recall (derived items count for their sources) and direct recall (raw hits only)."""
+
+
+def _levels(r: QuestionRecord) -> list[str] | None:
+    """Each retrieved item's level; for records made before levels were kept, known only when the
+    evidence pool held nothing but raw items (then every hit was raw)."""
+    if r.retrieved_levels and len(r.retrieved_levels) == len(r.retrieved):
+        return list(r.retrieved_levels)
+    if r.evidence and all(e.get("level") == "raw" for e in r.evidence):
+        return ["raw"] * len(r.retrieved)
+    return None
+
+
+def recall_columns(r: QuestionRecord) -> dict[str, float | None]:
+    """recall@k and recall@all, credited and direct; None where the method does not rank or levels are unknown."""
+    shown = r.retrieval or bool(r.retrieved)
+    levels = _levels(r)
+    out: dict[str, float | None] = dict.fromkeys(RECALL_KEYS)
+    for k, suffix, on in ((RECALL_K, str(RECALL_K), r.retrieval), (None, "all", shown)):
+        if not on:
+            continue
+        out[f"recall@{suffix}"] = metrics.recall_at_k(r.retrieved, r.gold_evidence, k)
+        if levels is not None:
+            out[f"direct_recall@{suffix}"] = metrics.direct_recall_at_k(r.retrieved, levels, r.gold_evidence, k)
+    return out
 
 
 def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
     """Means of every metric, costs per question and latency percentiles."""
     rows = [scored(r) for r in records]
-    keys = ("score", "em", "f1", "recall", "kprec", "judge", "abstain_ok", "over_abstain", f"recall@{RECALL_K}",
-            "recall@all")
+    keys = ("score", "em", "f1", "recall", "kprec", "judge", "abstain_ok", "over_abstain", *RECALL_KEYS)
     out: dict[str, Any] = {"n": len(records), "errors": sum(1 for r in records if r.error)}
     out.update({k: _mean([row[k] for row in rows]) for k in keys})
     out["score_ci"] = bootstrap_ci([row["score"] or 0.0 for row in rows])
@@ -159,7 +185,10 @@ def markdown(summary: dict[str, Any]) -> str:
         "**EM/F1/recall** (token recall of the gold answer) over answerable questions; **K-prec** = share of "
         "answer tokens found in the passages shown (faithfulness); **abstain** = abstention accuracy on "
         "unanswerable questions; **over-abstain** = share of answerable questions the method declined; "
-        f"**R@{RECALL_K}** / **R@all** = gold evidence among the first {RECALL_K} / all retrieved items "
+        f"**R@{RECALL_K}** / **R@all** = gold evidence among the first {RECALL_K} / all retrieved items, "
+        "**credited**: a fact or episode counts for every turn it was derived from; **direct**: only raw "
+        "items retrieved as themselves count (a derived item takes its rank but finds nothing), so raw-only "
+        "baselines have equal credited and direct recall "
         "(for full_context, R@all is the gold evidence that fitted in the window); "
         + (
             f"**judge** = LLM judge `{judge['model']}` ({judge['backend']}) with `{judge['prompt_file']}` "
@@ -171,10 +200,11 @@ def markdown(summary: dict[str, Any]) -> str:
         "",
         _table(
             ["method", "n", "score", "score 95% CI", "EM", "F1", "recall", "K-prec", "judge", "abstain",
-             "over-abstain", f"R@{RECALL_K}", "R@all", "errors"],
+             "over-abstain", f"R@{RECALL_K} credited", f"R@{RECALL_K} direct", "R@all credited", "R@all direct",
+             "errors"],
             [
                 [m, o["n"], o["score"], _ci(o.get("score_ci")), o["em"], o["f1"], o["recall"], o["kprec"], o["judge"],
-                 o["abstain_ok"], o["over_abstain"], o[f"recall@{RECALL_K}"], o["recall@all"], o["errors"]]
+                 o["abstain_ok"], o["over_abstain"], *[o.get(k) for k in RECALL_KEYS], o["errors"]]
                 for m, v in methods.items() for o in [v["overall"]]
             ],
         ),

@@ -267,6 +267,7 @@ class Runner:
                 for e in pool
             ],
             retrieved=[self._sources_of(ns, h.item, memory) for h in hits], retrieval=method.retrieves,
+            retrieved_levels=[h.item.level for h in hits],
             route=route.model_dump(mode="json") if route else None, rounds=int(out.get("round") or 0),
             stop_reason=str(out.get("stop_reason") or ""), refreshed=list(out.get("refreshed") or []),
             truncation=out.get("truncation"),

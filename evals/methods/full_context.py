@@ -4,6 +4,11 @@ The prompt is the answerer's own (numbered passages), so the only difference
 from ``naive_rag`` is what is shown: everything, in time order, instead of the
 top k. What does not fit is dropped from the oldest end (the most recent turns
 are kept, as in LoCoMo's full-context baseline), and the cut is recorded.
+
+The window is the generator's whole context (SmolLM2-135M was trained on
+8,192 tokens; the local backend's default ``n_ctx`` is that), less the
+answer's own token budget (the answer prompt's ``max_tokens``, the same for
+every method) and a margin for the chat template.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from agentrag.types import Evidence, Hit, MemoryItem, Route
 from evals.methods.common import MethodOptions, MethodState, Node
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+TEMPLATE_MARGIN = 64
+"""Tokens kept free for the chat template's role markers beyond what the counter sees."""
 
 
 def natural_key(text: str) -> tuple[Any, ...]:
@@ -56,7 +63,8 @@ def load_context(options: MethodOptions) -> Node:
         deps = deps_of(runtime)
         items = all_raw(deps.memory, state["namespace"])
         hits = [Hit(item=i, score=0.0, rank=n) for n, i in enumerate(items, 1)]
-        budget = options.window_tokens - options.reserve_tokens
+        answer_tokens = answer_budget(deps, options)
+        budget = options.window_tokens - answer_tokens - TEMPLATE_MARGIN
 
         def cost(start: int) -> int:
             kept = hits[start:]
@@ -75,6 +83,7 @@ def load_context(options: MethodOptions) -> Node:
         truncation = {
             "items_total": len(hits), "items_kept": len(kept), "truncated": lo > 0,
             "prompt_tokens_est": cost(lo) if hits else 0, "window_tokens": options.window_tokens,
+            "answer_tokens": answer_tokens,
         }
         return {
             "route": Route(kind="single", levels=("raw",), reason="full context"), "hits": kept,
@@ -82,6 +91,13 @@ def load_context(options: MethodOptions) -> Node:
         }
 
     return node
+
+
+def answer_budget(deps: Deps, options: MethodOptions) -> int:
+    """The answer's token budget: the answer prompt's ``max_tokens`` (what every method's answer
+    gets), else what the runner reserved less the template margin."""
+    declared = deps.prompts.render("answerer/cited", question="", passages=[], note="").max_tokens
+    return declared if declared is not None else max(0, options.reserve_tokens - TEMPLATE_MARGIN)
 
 
 def build_full_context(options: MethodOptions) -> CompiledStateGraph[Any, Any, Any, Any]:

@@ -108,3 +108,28 @@ def test_recall_at_k():
     assert m.recall_at_k(retrieved, ["D2:3", "D9:9"]) == 0.5  # all retrieved
     assert m.recall_at_k(retrieved, []) is None  # no gold evidence: undefined, not zero
     assert m.recall_at_k([], ["D1:1"]) == 0.0
+
+
+def test_direct_recall_counts_only_raw_items_but_derived_items_keep_their_rank():
+    # rank 1: a fact derived from D2:3 and D5:1; rank 2: the raw turn D1:1; rank 3: the raw turn D5:1
+    retrieved = [["D2:3", "D5:1"], ["D1:1"], ["D5:1"]]
+    levels = ["fact", "raw", "raw"]
+    gold = ["D2:3", "D5:1"]
+    assert m.recall_at_k(retrieved, gold, k=1) == 1.0  # credited: the fact stands for both turns
+    assert m.direct_recall_at_k(retrieved, levels, gold, k=1) == 0.0  # no raw gold passage in the top 1
+    assert m.direct_recall_at_k(retrieved, levels, gold, k=2) == 0.0  # the fact still took rank 1
+    assert m.direct_recall_at_k(retrieved, levels, gold, k=3) == 0.5  # D5:1 found as itself
+    assert m.direct_recall_at_k(retrieved, levels, gold) == 0.5
+    assert m.direct_recall_at_k(retrieved, levels, []) is None
+
+
+def test_direct_and_credited_recall_agree_on_raw_only_lists():
+    retrieved = [["D1:1"], ["D2:3"], ["D5:1"]]
+    gold = ["D2:3", "D5:1"]
+    for k in (1, 2, 3, None):
+        assert m.direct_recall_at_k(retrieved, ["raw"] * 3, gold, k) == m.recall_at_k(retrieved, gold, k)
+
+
+def test_direct_recall_rejects_misaligned_levels():
+    with pytest.raises(ValueError, match="2 levels for 3"):
+        m.direct_recall_at_k([["a"], ["b"], ["c"]], ["raw", "raw"], ["a"])

@@ -41,3 +41,19 @@ def test_paired_difference_counts_wins_losses_ties():
     p = paired(a, b)
     assert p["n"] == 3 and (p["wins"], p["losses"], p["ties"]) == (1, 0, 2)
     assert abs(p["delta"] - 1 / 3) < 1e-3
+
+
+def test_recall_is_reported_credited_and_direct():
+    r = rec("1", "mental health", retrieved=[["D2", "D3"], ["D1"], ["D3"]], retrieved_levels=["fact", "raw", "raw"],
+            gold_evidence=["D2", "D3"])
+    got = scored(r)
+    assert got["recall@5"] == 1.0 and got["direct_recall@5"] == 0.5
+    assert got["recall@all"] == 1.0 and got["direct_recall@all"] == 0.5
+
+
+def test_direct_recall_of_old_records_only_when_the_pool_was_all_raw():
+    old = rec("1", "x", retrieved=[["D2"], ["D9"]], gold_evidence=["D2"],
+              evidence=[{"id": "e1", "item_id": "a", "level": "raw"}, {"id": "e2", "item_id": "b", "level": "raw"}])
+    assert scored(old)["direct_recall@5"] == 1.0
+    mixed = old.model_copy(update={"evidence": [{"id": "e1", "item_id": "a", "level": "fact"}]})
+    assert scored(mixed)["recall@5"] == 1.0 and scored(mixed)["direct_recall@5"] is None  # unknown, not guessed
