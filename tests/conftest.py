@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from pgserver import pg_dsn, postgres_server  # noqa: F401  (fixtures: a real Postgres on loopback)
+
 from agentrag.api import AgentRAG
 from agentrag.memory.embedder import CachedEmbedder, default_embedder
 from agentrag.settings import load_settings
