@@ -8,18 +8,15 @@ by ``namespace``; the memory store enforces it again on its side.
 from __future__ import annotations
 
 import logging
-import sqlite3
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict
 
-from agentrag.checkpoints import async_sqlite_saver, sqlite_saver
+from agentrag.checkpoints import checkpoint_path
 from agentrag.deps import Deps
 from agentrag.errors import InputError
 from agentrag.ingest import Document, documents_from, to_raw_items
@@ -27,6 +24,7 @@ from agentrag.llm.usage import UsageTracker
 from agentrag.memory.embedder import Embedder
 from agentrag.memory.store import Explanation, HistoryEntry, MemoryStore, SearchFilters
 from agentrag.prompts import PromptLibrary, default_library
+from agentrag.runner import GRAPHS, GraphRunner, RunScope, build_graph
 from agentrag.settings import Settings, load_settings
 from agentrag.streaming import AnswerTextStream, StreamEvent
 from agentrag.types import Answer, Hit, MemoryItem, TokenUsage
@@ -67,8 +65,7 @@ class AgentRAG:
         self._memory = memory
         self._embedder = embedder
         self.prompts = prompts or default_library()
-        self._checkpoint_conn: sqlite3.Connection | None = None
-        self._graphs: dict[str, Any] = {}
+        self.runner = GraphRunner(self.settings)
 
     # -- backends -----------------------------------------------------------------
     @property
@@ -96,16 +93,11 @@ class AgentRAG:
 
     @property
     def checkpoint_path(self) -> Path:
-        """SQLite file holding graph checkpoints (resumable runs by thread id)."""
-        return self.settings.data_dir / "checkpoints.sqlite"
+        """SQLite file holding graph checkpoints with the default state store (``state.kind: sqlite``)."""
+        return checkpoint_path(self.settings)
 
     def _graph(self, name: str) -> Any:
-        if name not in self._graphs:
-            if self._checkpoint_conn is None:
-                self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-                self._checkpoint_conn = sqlite3.connect(str(self.checkpoint_path), check_same_thread=False)
-            self._graphs[name] = _build(name, sqlite_saver(self._checkpoint_conn))
-        return self._graphs[name]
+        return self.runner.graph(name)
 
     # -- memory -------------------------------------------------------------------
     def add(
@@ -149,15 +141,11 @@ class AgentRAG:
             raise InputError("add_items takes raw items; facts and episodes are derived by the Constructor")
         tracker = UsageTracker()
         report = IngestReport(raw=len(items))
-        graph = self._graph("ingest")
         done = 0
         for n, group in enumerate(_by_session(items)):
-            tid = f"{thread_id}:{n}" if thread_id else uuid.uuid4().hex
-            out = graph.invoke(
-                {"namespace": namespace, "items": group, "derive": derive},
-                self._run_config(tid, tracker),
-                context=self.deps,
-            )
+            scope = self.runner.scope(namespace, f"{thread_id}:{n}" if thread_id else None)
+            values = {"namespace": namespace, "items": group, "derive": derive}
+            out = self.runner.invoke("ingest", values, scope, self.deps, [tracker])
             report = report.merge(out)
             done += len(group)
             if on_progress:
@@ -185,22 +173,15 @@ class AgentRAG:
         return self.memory.forget(namespace, ids, reason=reason, actor="api")
 
     # -- answering ----------------------------------------------------------------
-    def _run_config(self, thread_id: str, tracker: UsageTracker) -> RunnableConfig:
-        return {
-            "configurable": {"thread_id": thread_id},
-            "callbacks": [tracker],
-            "recursion_limit": 25 + 8 * self.settings.max_rounds,
-        }
+    # Every call below is one fresh run (see ``agentrag.runner``): the thread id groups
+    # runs inside one namespace and never carries state from one question to the next.
 
     def ask(self, question: str, *, namespace: str, thread_id: str | None = None) -> Answer:
         """Answer a question from memory, with citations, or abstain."""
         q = check_question(question)
-        tid = thread_id or uuid.uuid4().hex
-        tracker = UsageTracker()
-        out = self._graph("answer").invoke(
-            {"question": q, "namespace": namespace}, self._run_config(tid, tracker), context=self.deps
-        )
-        return _answer(q, out, tracker, tid)
+        scope, tracker = self.runner.scope(namespace, thread_id), UsageTracker()
+        out = self.runner.invoke("answer", {"question": q, "namespace": scope.namespace}, scope, self.deps, [tracker])
+        return _answer(q, out, tracker, scope.thread_id)
 
     def chat(
         self,
@@ -213,69 +194,80 @@ class AgentRAG:
     ) -> Answer:
         """One chat turn: answer from memory as it was, then remember what the user said."""
         q = check_question(message)
-        tid = thread_id or uuid.uuid4().hex
-        tracker = UsageTracker()
-        state = {"question": q, "namespace": namespace, "session_id": session_id or tid, "speaker": speaker}
-        out = self._graph("chat").invoke(state, self._run_config(tid, tracker), context=self.deps)
-        return _answer(q, out, tracker, tid)
+        scope, tracker = self.runner.scope(namespace, thread_id), UsageTracker()
+        state = {
+            "question": q,
+            "namespace": scope.namespace,
+            "session_id": session_id or scope.thread_id,
+            "speaker": speaker,
+        }
+        out = self.runner.invoke("chat", state, scope, self.deps, [tracker])
+        return _answer(q, out, tracker, scope.thread_id)
 
-    def resume(self, thread_id: str) -> Answer:
-        """Finish an interrupted run from its last checkpoint."""
-        graph = self._graph("answer")
+    def resume(self, thread_id: str, *, namespace: str) -> Answer:
+        """Finish the thread's latest interrupted answer run from its last checkpoint.
+
+        Only runs of ``namespace`` are looked at: another tenant's thread with the
+        same id is not found, let alone resumed.
+        """
+        scope = self.runner.latest_run("answer", namespace, thread_id)
+        if scope is None:
+            raise InputError(f"no checkpointed run with thread id {thread_id!r} in namespace {namespace!r}")
+        snapshot = self.runner.graph("answer").get_state(self.runner.config(scope, "answer"))
+        if snapshot.values.get("namespace") != scope.namespace:
+            raise InputError(f"thread {thread_id!r} does not belong to namespace {namespace!r}")
         tracker = UsageTracker()
-        cfg = self._run_config(thread_id, tracker)
-        snapshot = graph.get_state(cfg)
-        if not snapshot.values:
-            raise InputError(f"no checkpointed run with thread id {thread_id!r}")
-        out = graph.invoke(None, cfg, context=self.deps) if snapshot.next else snapshot.values
+        out = self.runner.invoke("answer", None, scope, self.deps, [tracker]) if snapshot.next else snapshot.values
         return _answer(snapshot.values["question"], out, tracker, thread_id)
+
+    def last_state(self, thread_id: str, *, namespace: str, graph: str = "answer") -> dict[str, Any]:
+        """The state of the thread's latest run of ``graph`` (for inspection), or an error if there is none."""
+        scope = self.runner.latest_run(graph, namespace, thread_id)
+        if scope is None:
+            raise InputError(f"no checkpointed {graph} run with thread id {thread_id!r} in namespace {namespace!r}")
+        return self.runner.final_state(graph, scope)
 
     def stream(self, question: str, *, namespace: str, thread_id: str | None = None) -> Iterator[StreamEvent]:
         """Run the answer graph, yielding node updates, answer tokens, then the final ``Answer``."""
         q = check_question(question)
-        tid = thread_id or uuid.uuid4().hex
-        tracker = UsageTracker()
-        graph = self._graph("answer")
-        cfg = self._run_config(tid, tracker)
+        scope, tracker = self.runner.scope(namespace, thread_id), UsageTracker()
         text = AnswerTextStream()
-        for mode, payload in graph.stream(
-            {"question": q, "namespace": namespace}, cfg, context=self.deps, stream_mode=["updates", "messages"]
-        ):
+        values = {"question": q, "namespace": scope.namespace}
+        for mode, payload in self.runner.stream("answer", values, scope, self.deps, [tracker], _MODES):
             yield from _events(mode, payload, text)
-        final = graph.get_state(cfg).values
-        yield StreamEvent(kind="answer", data=_answer(q, final, tracker, tid))
+        final = self.runner.final_state("answer", scope)
+        yield StreamEvent(kind="answer", data=_answer(q, final, tracker, scope.thread_id))
 
     async def aask(self, question: str, *, namespace: str, thread_id: str | None = None) -> Answer:
         """Async ``ask``: many can be in flight so a vLLM server batches them."""
         q = check_question(question)
-        tid = thread_id or uuid.uuid4().hex
-        tracker = UsageTracker()
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        async with async_sqlite_saver(self.checkpoint_path) as saver:
-            out = await _build("answer", saver).ainvoke(
-                {"question": q, "namespace": namespace}, self._run_config(tid, tracker), context=self.deps
-            )
-        return _answer(q, out, tracker, tid)
+        scope, tracker = self.runner.scope(namespace, thread_id), UsageTracker()
+        async with self.runner.async_graph("answer") as graph:
+            with self.runner.running(scope):
+                out = await graph.ainvoke(
+                    {"question": q, "namespace": scope.namespace},
+                    self.runner.config(scope, "answer", [tracker]),
+                    context=self.deps,
+                )
+        return _answer(q, out, tracker, scope.thread_id)
 
     async def astream(
         self, question: str, *, namespace: str, thread_id: str | None = None
     ) -> AsyncIterator[StreamEvent]:
         """Async ``stream``."""
         q = check_question(question)
-        tid = thread_id or uuid.uuid4().hex
-        tracker = UsageTracker()
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        scope, tracker = self.runner.scope(namespace, thread_id), UsageTracker()
         text = AnswerTextStream()
-        async with async_sqlite_saver(self.checkpoint_path) as saver:
-            graph = _build("answer", saver)
-            cfg = self._run_config(tid, tracker)
-            async for mode, payload in graph.astream(
-                {"question": q, "namespace": namespace}, cfg, context=self.deps, stream_mode=["updates", "messages"]
-            ):
-                for event in _events(mode, payload, text):
-                    yield event
+        async with self.runner.async_graph("answer") as graph:
+            cfg = self.runner.config(scope, "answer", [tracker])
+            with self.runner.running(scope):
+                async for mode, payload in graph.astream(
+                    {"question": q, "namespace": scope.namespace}, cfg, context=self.deps, stream_mode=_MODES
+                ):
+                    for event in _events(mode, payload, text):
+                        yield event
             final = (await graph.aget_state(cfg)).values
-        yield StreamEvent(kind="answer", data=_answer(q, final, tracker, tid))
+        yield StreamEvent(kind="answer", data=_answer(q, final, tracker, scope.thread_id))
 
     def close(self) -> None:
         """Release the model, the store and the checkpoint database."""
@@ -283,10 +275,7 @@ class AgentRAG:
             self._llm.close()
         if self._memory is not None:
             self._memory.close()
-        if self._checkpoint_conn is not None:
-            self._checkpoint_conn.close()
-            self._checkpoint_conn = None
-        self._graphs.clear()
+        self.runner.close()
 
     def __enter__(self) -> AgentRAG:
         return self
@@ -345,25 +334,12 @@ def _by_session(items: Sequence[MemoryItem]) -> list[list[MemoryItem]]:
     return sorted(groups.values(), key=lambda g: min((i.event_time or far) for i in g))
 
 
-GRAPHS = ("answer", "ingest", "chat")
+_MODES = ["updates", "messages"]
 
 
 def _build(name: str, checkpointer: Any) -> Any:
-    match name:
-        case "answer":
-            from agentrag.graphs import answer
-
-            return answer.build(checkpointer)
-        case "ingest":
-            from agentrag.graphs import ingest
-
-            return ingest.build(checkpointer)
-        case "chat":
-            from agentrag.graphs import chat
-
-            return chat.build(checkpointer)
-        case _:
-            raise InputError(f"unknown graph {name!r}; valid: {', '.join(GRAPHS)}")
+    """Kept for callers of the old private helper; see ``agentrag.runner.build_graph``."""
+    return build_graph(name, checkpointer)
 
 
 def _answer(question: str, out: dict[str, Any], tracker: UsageTracker, thread_id: str) -> Answer:
@@ -382,4 +358,4 @@ def _answer(question: str, out: dict[str, Any], tracker: UsageTracker, thread_id
     )
 
 
-__all__ = ["AgentRAG", "Answer", "IngestReport", "TokenUsage"]
+__all__ = ["GRAPHS", "AgentRAG", "Answer", "IngestReport", "RunScope", "TokenUsage"]

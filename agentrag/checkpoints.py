@@ -1,25 +1,34 @@
-"""SQLite checkpointing for the graphs, with agentrag's state types on the serializer's allowlist.
+"""Checkpointing for the graphs on the state store (SQLite by default, Postgres when shared).
 
 LangGraph deserialises checkpointed objects by importing their classes; an
 explicit allowlist keeps that to agentrag's own value types (and LangGraph's
 safe built-ins), which both silences "unregistered type" warnings and stops a
 tampered checkpoint file from constructing arbitrary objects.
+
+``settings.state`` picks the store: ``sqlite`` keeps ``data_dir/checkpoints.sqlite``
+(one machine); ``postgres`` keeps them in the same database as the ledger, so a
+run checkpointed by one worker resumes on any other.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from agentrag.errors import MissingDependencyError
+from agentrag.settings import PostgresState, Settings, SqliteState
 from agentrag.types import Citation, Conflict, Evidence, Hit, MemoryItem, Note, Route, TokenUsage, Verdict
 
 STATE_TYPES: tuple[type, ...] = (MemoryItem, Hit, Evidence, Note, Route, Verdict, Conflict, Citation, TokenUsage)
+_SETUP_LOCK = 0x61676E7472616702  # advisory key: one worker at a time runs the checkpointer's migrations
 
 
 def serializer() -> JsonPlusSerializer:
@@ -39,3 +48,63 @@ async def async_sqlite_saver(path: Path) -> AsyncIterator[AsyncSqliteSaver]:
 
     async with aiosqlite.connect(str(path)) as conn:
         yield AsyncSqliteSaver(conn, serde=serializer())
+
+
+def checkpoint_path(settings: Settings) -> Path:
+    """The SQLite checkpoint file of the default state store."""
+    return settings.data_dir / "checkpoints.sqlite"
+
+
+def open_checkpointer(settings: Settings) -> tuple[BaseCheckpointSaver[Any], Callable[[], None]]:
+    """A synchronous checkpointer on ``settings.state`` and the function that closes it."""
+    match settings.state:
+        case SqliteState():
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(checkpoint_path(settings)), check_same_thread=False)
+            return sqlite_saver(conn), conn.close
+        case PostgresState(dsn=dsn):
+            psycopg, rows, saver_cls = _postgres()
+            pg = psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=rows.dict_row)
+            saver = saver_cls(pg, serde=serializer())
+            pg.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+            try:
+                saver.setup()
+            finally:
+                pg.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+            return saver, pg.close
+
+
+@asynccontextmanager
+async def async_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """An async checkpointer on ``settings.state`` for the duration of the block."""
+    match settings.state:
+        case SqliteState():
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            async with async_sqlite_saver(checkpoint_path(settings)) as lite:
+                yield lite
+        case PostgresState(dsn=dsn):
+            psycopg, rows, _ = _postgres()
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+            async with await psycopg.AsyncConnection.connect(
+                dsn, autocommit=True, prepare_threshold=0, row_factory=rows.dict_row
+            ) as conn:
+                saver = AsyncPostgresSaver(conn, serde=serializer())
+                await conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+                try:
+                    await saver.setup()
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+                yield saver
+
+
+def _postgres() -> tuple[Any, Any, Any]:
+    try:
+        import psycopg
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg import rows
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "langgraph-checkpoint-postgres", "postgres", "checkpoints on the Postgres state store"
+        ) from exc
+    return psycopg, rows, PostgresSaver

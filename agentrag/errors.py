@@ -66,3 +66,7 @@ class NamespaceError(InputError):
 
 class MemoryStoreError(AgentRagError):
     """The memory store failed or was asked for something it does not hold."""
+
+
+class ConflictError(MemoryStoreError):
+    """A compare-and-set lost: another writer changed the item first (e.g. superseded it)."""

@@ -92,6 +92,23 @@ class HttpChroma(_Strict):
 ChromaConfig = Annotated[EmbeddedChroma | HttpChroma, Field(discriminator="kind")]
 
 
+class SqliteState(_Strict):
+    """History, provenance and checkpoints in SQLite files under the data directory (the default)."""
+
+    kind: Literal["sqlite"] = "sqlite"
+    path: Path | None = Field(None, description="ledger file; default: beside the Chroma data in data_dir/memory")
+
+
+class PostgresState(_Strict):
+    """History, provenance and checkpoints in Postgres, shared by every worker (needs agentrag[postgres])."""
+
+    kind: Literal["postgres"] = "postgres"
+    dsn: str = Field(description="libpq connection string, e.g. postgresql://user@127.0.0.1:5432/agentrag")
+
+
+StateConfig = Annotated[SqliteState | PostgresState, Field(discriminator="kind")]
+
+
 class RetrievalConfig(_Strict):
     """How much to retrieve and how to fuse dense and sparse lists."""
 
@@ -109,6 +126,9 @@ class MemoryConfig(_Strict):
     )
     bm25_exact_below: int = Field(5000, ge=0, description="memories this small rebuild BM25 after every change")
     max_item_chars: int = Field(20_000, ge=1, description="refuse memory items longer than this")
+    bm25_budget_mb: float = Field(
+        512.0, gt=0.0, description="memory for cached BM25 indexes; least recently searched are evicted beyond it"
+    )
 
 
 class NotesConfig(_Strict):
@@ -133,6 +153,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     llm: LLMConfig = Field(default_factory=LocalLLMConfig)
     chroma: ChromaConfig = Field(default_factory=EmbeddedChroma)
+    state: StateConfig = Field(default_factory=SqliteState)
     embedder_batch_size: int = 64
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)

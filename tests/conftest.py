@@ -26,6 +26,8 @@ os.environ.pop("FORCE_COLOR", None)
 os.environ.pop("TTY_COMPATIBLE", None)
 os.environ.pop("TTY_INTERACTIVE", None)
 
+from pgserver import pg_dsn, postgres_server  # noqa: F401  (fixtures: a real Postgres on loopback)
+
 from agentrag.api import AgentRAG
 from agentrag.memory.embedder import CachedEmbedder, default_embedder
 from agentrag.settings import load_settings

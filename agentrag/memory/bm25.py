@@ -471,6 +471,15 @@ class Bm25Index:
         index.generation = index.saved_generation = meta["generation"]
         return index
 
+    def nbytes(self) -> int:
+        """Approximate memory held (token arrays, columns, segment matrix, delta, ids): for the LRU budget."""
+        total = sum(t.nbytes + 112 for t in self._tokens) + 90 * len(self._ids) + 60 * len(self._vocab)
+        total += sum(getattr(self, f"_{name}")._data.nbytes for name in _COLUMNS)
+        if self._seg is not None:
+            total += sum(self._seg.scores[part].nbytes for part in ("data", "indices", "indptr"))
+        total += sum(a.nbytes + b.nbytes + c.nbytes for a, b, c in self._delta)
+        return int(total)
+
     def stats(self) -> Bm25Stats:
         """Sizes and rebuild counters, for ``memory stats`` and the benchmark."""
         return Bm25Stats(

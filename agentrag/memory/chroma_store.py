@@ -1,58 +1,61 @@
-"""The Chroma-backed ``MemoryStore``: levels, history, provenance and hybrid search.
+"""The Chroma-backed ``MemoryStore``: the write path, composed from four small parts.
 
-Layout. One Chroma collection per namespace and level (``agentrag-<level>-<hash>``),
-with the namespace also stamped on every record and checked on every read. A
-shared per-level collection filtered by a ``where`` on the namespace was measured
-at ~40 ms per query with 10k matching records (Chroma resolves the filter to an
-allow-list before the vector search) against ~4 ms unfiltered; a collection per
-namespace makes tenancy physical and keeps dense search on the fast path.
+* ``vectors.py``: Chroma collections (one per namespace and level) and dense search;
+* ``agentrag.ledger``: history + provenance in the state store (SQLite or Postgres),
+  and the change clock every cache keys on;
+* ``sparse.py``: BM25 indexes caught up from the ledger, per-key locks, LRU budget;
+* ``hybrid.py``: dense + sparse + fusion, with the validity re-check.
 
-Writes go history-first (see ``history.py``), then Chroma, then provenance
-edges and any loaded BM25 index, all under one lock. Embeddings are always
-computed by the store's ``Embedder`` and passed explicitly.
+**Write order (crash-consistent).** Every write is: (1) compare with what Chroma
+holds, (2) one ledger transaction with the history entries *and* the provenance
+edges (edges are re-derived from the items on every add, including unchanged
+ones, and inserted idempotently), (3) Chroma, (4) this process's cached BM25.
+A kill between any two steps leaves a state that re-running the same call turns
+into exactly the state of an uninterrupted run: the ledger skips a replayed entry
+identical to the item's latest, edges are insert-or-ignore, Chroma upserts are
+idempotent, and other workers' caches treat a ledger change that Chroma does not
+show yet as pending (see ``sparse.py``). ``fault_hook`` lets tests kill a write at
+each stage: ``ledger``, ``vectors``, ``sparse``.
 
-State beside Chroma lives in ``<data_dir>/memory/<backend>/``: ``memory.sqlite3``
-(history and provenance) and ``bm25/`` (snapshots of large BM25 indexes, saved
-on ``close`` and brought up to date from the history log when reopened).
+**Supersede is compare-and-set**: the ledger transaction that records it checks,
+under the namespace's write lock, that nobody closed the old item first; of two
+workers superseding one fact, one wins and the other gets ``ConflictError`` with
+nothing written.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
-from chromadb.errors import NotFoundError
 
 from agentrag.errors import InputError, MemoryStoreError, NamespaceError
+from agentrag.ledger import DERIVED_FROM, SUPERSEDED_BY, Change, Edge, Ledger, open_ledger
 from agentrag.memory import records
-from agentrag.memory.bm25 import Bm25Filter, Bm25Index, Bm25Stats, Doc
-from agentrag.memory.chroma_client import backend_key, collection_name, make_client
+from agentrag.memory.bm25 import Bm25Stats
+from agentrag.memory.chroma_client import backend_key, make_client
 from agentrag.memory.embedder import Embedder, Vectors, default_embedder
-from agentrag.memory.fusion import interpolate, rrf
-from agentrag.memory.history import Change, HistoryLog, connect
+from agentrag.memory.hybrid import HybridSearch
 from agentrag.memory.inputs import check_id, check_query, check_text
 from agentrag.memory.namespaces import validate_namespace
-from agentrag.memory.provenance import DERIVED_FROM, SUPERSEDED_BY, ProvenanceGraph
+from agentrag.memory.provenance import ProvenanceGraph
+from agentrag.memory.sparse import SparseIndexes, to_doc
 from agentrag.memory.store import AddResult, Explanation, HistoryEntry, SearchFilters, SearchMode
+from agentrag.memory.vectors import INCLUDE, VectorCollections
 from agentrag.settings import Settings
 from agentrag.types import LEVELS, Hit, Level, MemoryItem, utcnow
 
 log = logging.getLogger(__name__)
 
-_INCLUDE: Any = ["documents", "metadatas"]
 _WRITE_BATCH = 1024  # small enough that embedding and writing overlap on typical adds
-_MAX_K = 1000
-_PAGE = 5000
-_SNAPSHOT_MIN_DOCS = 2000  # smaller BM25 indexes rebuild from Chroma in well under a second
+STAGES = ("ledger", "vectors", "sparse")
+"""Where a write can be interrupted (``fault_hook`` is called with each name before that step)."""
 
 
 @dataclass
@@ -89,82 +92,35 @@ class StoreStats(TypedDict):
 
 
 class ChromaStore:
-    """``MemoryStore`` on Chroma (embedded or HTTP), with SQLite history and networkx provenance."""
+    """``MemoryStore`` on Chroma (embedded or HTTP) with the ledger in the state store (SQLite or Postgres)."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None, *, client: ClientAPI | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        *,
+        client: ClientAPI | None = None,
+        ledger: Ledger | None = None,
+    ):
         self.settings = settings
         self.embedder: Embedder = embedder or default_embedder(settings.embedder_batch_size)
-        self._client = client or make_client(settings)
-        self._max_batch = max(1, int(self._client.get_max_batch_size()))
         self.backend = backend_key(settings.chroma)
         self._root = settings.data_dir / "memory" / self.backend
-        self._db = connect(self._root / "memory.sqlite3")
-        self._history = HistoryLog(self._db)
-        self._prov = ProvenanceGraph(self._db)
-        self._collections: dict[tuple[str, Level], Collection] = {}
-        self._bm25: dict[tuple[str, Level], Bm25Index] = {}
-        self._missing: dict[tuple[str, Level], int] = {}
-        self._lock = threading.RLock()
+        self.ledger: Ledger = ledger or open_ledger(settings)
+        self.vectors = VectorCollections(client or make_client(settings), self.embedder, self.ledger)
+        self.sparse = SparseIndexes(self.vectors, self.ledger, settings.memory, self._root / "bm25")
+        self.hybrid = HybridSearch(self.vectors, self.sparse, self._embed, settings.retrieval)
+        self.provenance = ProvenanceGraph(self.ledger)
+        self.fault_hook: Callable[[str], None] | None = None
 
-    # -- collections ------------------------------------------------------------
-    def _collection(self, ns: str, level: Level, *, create: bool) -> Collection | None:
-        key = (ns, level)
-        col = self._collections.get(key)
-        if col is not None:
-            return col
-        name = collection_name(ns, level)
-        if create:
-            col = self._client.get_or_create_collection(
-                name,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={
-                    "agentrag_namespace": ns,
-                    "agentrag_level": level,
-                    "embedder": self.embedder.name,
-                    "dim": self.embedder.dim,
-                },
-                embedding_function=None,
-            )
-        else:
-            # A level never written is looked up on every search; remember the miss until the
-            # namespace's history moves (every write, from any process, appends history first).
-            gen = self._history.last_seq(ns)
-            if self._missing.get(key) == gen:
-                return None
-            try:
-                col = self._client.get_collection(name, embedding_function=None)
-            except NotFoundError:
-                self._missing[key] = gen
-                return None
-        md = col.metadata or {}
-        if md.get("agentrag_namespace") != ns or md.get("agentrag_level") != level:
-            raise MemoryStoreError(f"collection {name} belongs to {md.get('agentrag_namespace')!r}, not {ns!r}")
-        if md.get("embedder") != self.embedder.name:
-            raise MemoryStoreError(
-                f"namespace {ns!r} was written with embedder {md.get('embedder')!r}; this store embeds with "
-                f"{self.embedder.name!r}, and mixing vector spaces would return nonsense"
-            )
-        self._collections[key] = col
+    def _stage(self, name: str) -> None:
+        if self.fault_hook is not None:
+            self.fault_hook(name)
+
+    def _col(self, ns: str, level: Level) -> Collection:
+        col = self.vectors.collection(ns, level, create=True)
+        assert col is not None
         return col
-
-    def _decode(
-        self, ns: str, ids: Sequence[str], docs: Sequence[Any] | None, mds: Sequence[Any] | None
-    ) -> list[MemoryItem]:
-        out = []
-        for item_id, doc, md in zip(ids, docs or [], mds or [], strict=True):
-            if md is None or md.get("ns") != ns:  # defence in depth: never hand out another tenant's record
-                log.error("record %s in a collection of %r is stamped %r; skipped", item_id, ns, md and md.get("ns"))
-                continue
-            out.append(records.from_record(item_id, doc, md))
-        return out
-
-    def _fetch(self, col: Collection, ns: str, ids: Sequence[str]) -> dict[str, MemoryItem]:
-        found: dict[str, MemoryItem] = {}
-        for i in range(0, len(ids), self._max_batch):
-            res = col.get(ids=list(ids[i : i + self._max_batch]), include=_INCLUDE)
-            for item in self._decode(ns, res["ids"], res["documents"], res["metadatas"]):
-                found[item.id] = item
-        return found
 
     # -- writes -----------------------------------------------------------------
     def add(self, namespace: str, items: Sequence[MemoryItem], *, actor: str = "system") -> AddResult:
@@ -179,12 +135,9 @@ class ChromaStore:
         plans: list[_Plan] = []
         for level in LEVELS:
             group = [it for it in batch if it.level == level]
-            if not group:
-                continue
-            col = self._collection(ns, level, create=True)
-            assert col is not None
-            step = min(self._max_batch, _WRITE_BATCH)
-            plans += [_Plan(level, col, group[i : i + step]) for i in range(0, len(group), step)]
+            if group:
+                col, step = self._col(ns, level), min(self.vectors.max_batch, _WRITE_BATCH)
+                plans += [_Plan(level, col, group[i : i + step]) for i in range(0, len(group), step)]
         self._run_plans(ns, plans, actor)
         return AddResult(
             added=tuple(i for p in plans for i in p.added),
@@ -208,8 +161,9 @@ class ChromaStore:
                 if i + 1 < len(plans):
                     self._compare(ns, plans[i + 1])
                     pending = pool.submit(self._embed, [it.text for it in plans[i + 1].write])
-                if plan.write:
-                    self._write(ns, plan.level, plan.col, plan.write, vectors, plan.changes, actor)
+                edges = [Edge(it.id, parent, DERIVED_FROM) for it in plan.items for parent in it.parents]
+                reparent = [c.item_id for c in plan.changes if c.event == "update"]
+                self._write(ns, plan.level, plan.col, plan.write, vectors, plan.changes, actor, edges, reparent)
 
     def _check_items(self, ns: str, items: Sequence[MemoryItem]) -> list[MemoryItem]:
         if isinstance(items, MemoryItem | str) or not isinstance(items, Sequence):
@@ -231,7 +185,7 @@ class ChromaStore:
 
     def _compare(self, ns: str, plan: _Plan) -> None:
         """Sort a batch into added / unchanged / updated against what is stored."""
-        existing = self._fetch(plan.col, ns, [it.id for it in plan.items])
+        existing = self.vectors.fetch(plan.col, ns, [it.id for it in plan.items])
         for it in plan.items:
             old = existing.get(it.id)
             if old is None:
@@ -273,38 +227,33 @@ class ChromaStore:
         vectors: Vectors | None,
         changes: Sequence[Change],
         actor: str,
-        extra_edges: Sequence[tuple[str, str, str]] = (),
+        edges: Sequence[Edge] = (),
+        reparent: Sequence[str] = (),
+        open_ids: Sequence[str] = (),
     ) -> None:
-        """History, then Chroma, then provenance and BM25, under the store lock.
+        """Ledger (history + edges, one transaction), then Chroma, then this process's BM25 index.
 
         ``vectors=None`` updates metadata only (validity changes keep their embedding).
         """
-        with self._lock:
-            gen_ns, gen_level = self._history.last_seq(ns), self._history.last_seq(ns, level)
-            self._history.append(ns, changes, actor=actor)
-            ids = [it.id for it in items]
-            fresh = {c.item_id for c in changes if c.event == "add"}
-            metadatas: Any = [records.to_metadata(it, new=it.id in fresh) for it in items]
-            if vectors is None:
-                col.update(ids=ids, metadatas=metadatas)
-            else:
-                col.upsert(ids=ids, embeddings=vectors, documents=[it.text for it in items], metadatas=metadatas)
-            edges = [(it.id, parent, DERIVED_FROM) for it in items for parent in it.parents]
-            edges += extra_edges
-            reparent = [c.item_id for c in changes if c.event == "update"]
-            self._prov.add_edges(ns, edges, before=gen_ns, after=self._history.last_seq(ns), reparent=reparent)
-            index = self._bm25.get((ns, level))
-            if index is not None and index.generation == gen_level:  # else the next search catches up
-                index.upsert([_doc(it) for it in items])
-                index.generation = self._history.last_seq(ns, level)
+        if not items and not edges:
+            return
+        self._stage("ledger")
+        seqs = self.ledger.append(ns, changes, actor=actor, edges=edges, reparent=reparent, open_ids=open_ids)
+        if not items:
+            return
+        self._stage("vectors")
+        self.vectors.write(col, items, vectors, fresh={c.item_id for c in changes if c.event == "add"})
+        self._stage("sparse")
+        self.sparse.apply(ns, level, [to_doc(it) for it in items], (), seqs)
 
     def supersede(
         self, namespace: str, old_id: str, new_item: MemoryItem, *, reason: str, actor: str = "refresher"
     ) -> MemoryItem:
         """Close ``old_id``'s validity and store ``new_item`` as its successor; never deletes.
 
-        Safe to re-run: if ``old_id`` already points at ``new_item.id`` the stored
-        successor is returned (finishing a half-done supersede if needed).
+        Compare-and-set: if another writer closed ``old_id`` first, ``ConflictError``
+        and nothing is written. Safe to re-run: if ``old_id`` already points at
+        ``new_item.id`` the stored successor is returned (finishing a half-done one).
         """
         ns = validate_namespace(namespace)
         check_id(old_id)
@@ -318,43 +267,33 @@ class ChromaStore:
             raise MemoryStoreError(f"{old_id} was invalidated at {old.valid_to.isoformat()}; it has no current version")
         existing = self.get(ns, [new_item.id])
         if existing:
-            new = existing[0]
+            new, write_new = existing[0], False
         else:
             switch = max(records.as_utc(new_item.valid_from), old.valid_from)
             candidate = new_item.model_copy(update={"version": old.version + 1, "valid_from": switch})
-            self._check_items(ns, [candidate])
-            new = records.normalise(candidate)
-            col = self._collection(ns, new.level, create=True)
-            assert col is not None
-            self._write(
-                ns,
-                new.level,
-                col,
-                [new],
-                self._embed([new.text]),
-                [
-                    Change(
-                        new.id,
-                        new.level,
-                        "add",
-                        reason=f"supersedes {old_id}: {reason}",
-                        after=new.text,
-                        related_id=old_id,
-                    )
-                ],
-                actor,
+            new, write_new = self._check_items(ns, [candidate])[0], True
+        if old.superseded_by is not None:
+            return new
+        changes = [
+            Change(old.id, old.level, "supersede", reason=reason, before=old.text, after=new.text, related_id=new.id)
+        ]
+        if write_new:
+            add = Change(
+                new.id, new.level, "add", reason=f"supersedes {old_id}: {reason}", after=new.text, related_id=old_id
             )
-        if old.superseded_by is None:
-            closed = old.model_copy(update={"valid_to": new.valid_from, "superseded_by": new.id})
-            self._close(
-                ns,
-                closed,
-                Change(
-                    old.id, old.level, "supersede", reason=reason, before=old.text, after=new.text, related_id=new.id
-                ),
-                actor,
-                edge=(old.id, new.id, SUPERSEDED_BY),
-            )
+            changes.insert(0, add)
+        edges = [Edge(new.id, p, DERIVED_FROM) for p in new.parents] + [Edge(old.id, new.id, SUPERSEDED_BY)]
+        self._stage("ledger")
+        seqs = self.ledger.append(ns, changes, actor=actor, edges=edges, open_ids=[old.id])
+        self._stage("vectors")
+        closed = old.model_copy(update={"valid_to": new.valid_from, "superseded_by": new.id})
+        if write_new:
+            self.vectors.write(self._col(ns, new.level), [new], self._embed([new.text]), fresh={new.id})
+        self.vectors.write(self._col(ns, old.level), [closed], None, fresh=set())
+        self._stage("sparse")
+        for level in dict.fromkeys((new.level, old.level)):
+            docs = [to_doc(it) for it in ((new,) if write_new else ()) + (closed,) if it.level == level]
+            self.sparse.apply(ns, level, docs, (), seqs)
         return new
 
     def invalidate(self, namespace: str, item_id: str, *, reason: str, actor: str = "system") -> MemoryItem:
@@ -365,18 +304,13 @@ class ChromaStore:
         old = self._get_one(ns, item_id)
         if old.valid_to is not None:
             return old
-        closed = old.model_copy(update={"valid_to": max(utcnow(), old.valid_from)})
-        self._close(ns, closed, Change(old.id, old.level, "invalidate", reason=reason, before=old.text), actor)
+        latest = self.ledger.latest(ns, item_id)
+        # Finishing a half-done invalidate keeps the time it was first recorded at.
+        at = latest.at if latest is not None and latest.event == "invalidate" else utcnow()
+        closed = old.model_copy(update={"valid_to": max(records.as_utc(at), old.valid_from)})
+        change = Change(old.id, old.level, "invalidate", reason=reason, before=old.text)
+        self._write(ns, old.level, self._col(ns, old.level), [closed], None, [change], actor, open_ids=[old.id])
         return closed
-
-    def _close(
-        self, ns: str, closed: MemoryItem, change: Change, actor: str, edge: tuple[str, str, str] | None = None
-    ) -> None:
-        col = self._collection(ns, closed.level, create=False)
-        if col is None:
-            raise MemoryStoreError(f"no {closed.level} collection for namespace {ns!r}")
-        self._write(ns, closed.level, col, [closed], None, [change], actor, extra_edges=[edge] if edge else [])
-        log.debug("closed %s in %r: %s", closed.id, ns, change.event)
 
     def forget(self, namespace: str, ids: Sequence[str], *, reason: str, actor: str = "user") -> int:
         """Hard-delete items (the only hard delete); each deletion is logged with the text it removed."""
@@ -388,21 +322,17 @@ class ChromaStore:
         found = self.get(ns, wanted)
         for level in LEVELS:
             gone = [it for it in found if it.level == level]
-            col = self._collection(ns, level, create=False)
+            col = self.vectors.collection(ns, level, create=False)
             if not gone or col is None:
                 continue
             gone_ids = [it.id for it in gone]
-            with self._lock:
-                gen_ns, gen_level = self._history.last_seq(ns), self._history.last_seq(ns, level)
-                self._history.append(
-                    ns, [Change(it.id, level, "forget", reason=reason, before=it.text) for it in gone], actor=actor
-                )
-                col.delete(ids=gone_ids)
-                self._prov.remove_nodes(ns, gone_ids, before=gen_ns, after=self._history.last_seq(ns))
-                index = self._bm25.get((ns, level))
-                if index is not None and index.generation == gen_level:
-                    index.remove(gone_ids)
-                    index.generation = self._history.last_seq(ns, level)
+            changes = [Change(it.id, level, "forget", reason=reason, before=it.text) for it in gone]
+            self._stage("ledger")
+            seqs = self.ledger.append(ns, changes, actor=actor, remove_nodes=gone_ids)
+            self._stage("vectors")
+            col.delete(ids=gone_ids)
+            self._stage("sparse")
+            self.sparse.apply(ns, level, (), gone_ids, seqs)
         return len(found)
 
     # -- reads ------------------------------------------------------------------
@@ -418,9 +348,9 @@ class ChromaStore:
             todo = [i for i in dict.fromkeys(wanted) if i not in found]
             if not todo:
                 break
-            col = self._collection(ns, level, create=False)
+            col = self.vectors.collection(ns, level, create=False)
             if col is not None:
-                found.update(self._fetch(col, ns, todo))
+                found.update(self.vectors.fetch(col, ns, todo))
         return [found[i] for i in wanted if i in found]
 
     def _get_one(self, ns: str, item_id: str) -> MemoryItem:
@@ -435,7 +365,7 @@ class ChromaStore:
         total = 0
         where = None if include_invalid else records.where(SearchFilters(), utcnow())
         for lv in (level,) if level is not None else LEVELS:
-            col = self._collection(ns, lv, create=False)
+            col = self.vectors.collection(ns, lv, create=False)
             if col is None:
                 continue
             total += col.count() if where is None else len(col.get(where=where, include=[])["ids"])
@@ -444,25 +374,21 @@ class ChromaStore:
     def history(self, namespace: str, item_id: str) -> list[HistoryEntry]:
         """Every recorded change to an item, oldest first (also for forgotten items)."""
         ns = validate_namespace(namespace)
-        return self._history.entries(ns, check_id(item_id))
+        return self.ledger.entries(ns, check_id(item_id))
 
     def explain(self, namespace: str, item_id: str) -> Explanation:
         """Provenance down to the raw text, the successors that replaced it, and its history."""
         ns = validate_namespace(namespace)
         item = self._get_one(ns, check_id(item_id))
-        graph = self._prov.graph(ns, self._history.last_seq(ns))
-        ancestors = self._prov.ancestors(graph, item.id)
-        successors = self._prov.successors(graph, item.id)
-        predecessors = self._prov.predecessors(graph, item.id)
+        graph = self.provenance.graph(ns)
         return Explanation(
             item=item,
-            derived_from=tuple(self.get(ns, ancestors)),
-            superseded_by=tuple(self.get(ns, successors)),
-            supersedes=tuple(self.get(ns, predecessors)),
-            history=tuple(self._history.entries(ns, item.id)),
+            derived_from=tuple(self.get(ns, self.provenance.ancestors(graph, item.id))),
+            superseded_by=tuple(self.get(ns, self.provenance.successors(graph, item.id))),
+            supersedes=tuple(self.get(ns, self.provenance.predecessors(graph, item.id))),
+            history=tuple(self.ledger.entries(ns, item.id)),
         )
 
-    # -- search -----------------------------------------------------------------
     def search(
         self,
         namespace: str,
@@ -472,158 +398,9 @@ class ChromaStore:
         filters: SearchFilters | None = None,
         mode: SearchMode = "hybrid",
     ) -> list[Hit]:
-        """Best ``k`` items for ``query``: dense (Chroma), sparse (BM25) or both fused.
-
-        Fusion is ``settings.retrieval.fusion`` (RRF or interpolation). Each list
-        contributes up to ``max(2k, 20)`` candidates per level.
-        """
+        """Best ``k`` items for ``query``: dense (Chroma), sparse (BM25) or both fused; see ``hybrid.py``."""
         ns = validate_namespace(namespace)
-        query = check_query(query)
-        if not isinstance(k, int) or not 1 <= k <= _MAX_K:
-            raise InputError(f"k must be an integer between 1 and {_MAX_K}, got {k!r}")
-        if mode not in ("dense", "sparse", "hybrid"):
-            raise InputError(f"unknown search mode {mode!r}; valid choices: dense, hybrid, sparse")
-        filters = filters or SearchFilters()
-        now = utcnow()
-        depth = max(2 * k, 20)
-        dense: dict[str, tuple[float, MemoryItem]] = {}
-        sparse: dict[str, tuple[float, Level]] = {}
-        qvec: Vectors | None = None
-        for level in dict.fromkeys(filters.levels):
-            col = self._collection(ns, level, create=False)
-            if col is None:
-                continue
-            if mode != "sparse":
-                if qvec is None:
-                    qvec = self._embed([query])
-                for item, sim in self._dense(col, ns, qvec, depth, filters, now):
-                    dense[item.id] = (sim, item)
-            if mode != "dense":
-                for item_id, score in self._sparse(col, ns, level, query, depth, filters, now):
-                    sparse[item_id] = (score, level)
-        d_rank = sorted(dense, key=lambda i: -dense[i][0])[:depth]
-        s_rank = sorted(sparse, key=lambda i: -sparse[i][0])[:depth]
-        fused = self._fuse(mode, d_rank, s_rank, dense, sparse)[:k]
-        items = {i: dense[i][1] for i in d_rank if i in dense}
-        missing = [i for i, _ in fused if i not in items]
-        if missing:
-            items.update({it.id: it for it in self.get(ns, missing)})
-        hits: list[Hit] = []
-        for item_id, score in fused:
-            if item_id not in items:  # forgotten between the two reads
-                continue
-            hits.append(
-                Hit(
-                    item=items[item_id],
-                    score=score,
-                    rank=len(hits) + 1,
-                    dense_score=dense[item_id][0] if item_id in dense else None,
-                    sparse_score=sparse[item_id][0] if item_id in sparse else None,
-                )
-            )
-        return hits
-
-    def _fuse(
-        self,
-        mode: SearchMode,
-        d_rank: list[str],
-        s_rank: list[str],
-        dense: dict[str, tuple[float, MemoryItem]],
-        sparse: dict[str, tuple[float, Level]],
-    ) -> list[tuple[str, float]]:
-        match mode:
-            case "dense":
-                return [(i, dense[i][0]) for i in d_rank]
-            case "sparse":
-                return [(i, sparse[i][0]) for i in s_rank]
-            case _:
-                cfg = self.settings.retrieval
-                if cfg.fusion == "interpolate":
-                    return interpolate(
-                        {i: dense[i][0] for i in d_rank}, {i: sparse[i][0] for i in s_rank}, alpha=cfg.alpha
-                    )
-                return rrf([d_rank, s_rank], k=cfg.rrf_k)
-
-    def _dense(
-        self, col: Collection, ns: str, qvec: Vectors, n: int, filters: SearchFilters, now: datetime
-    ) -> list[tuple[MemoryItem, float]]:
-        """Nearest items passing ``filters``.
-
-        Unfiltered HNSW search is several times faster than a ``where`` query, so
-        the common case (only "currently valid") over-fetches and filters here,
-        falling back to Chroma's ``where`` when that leaves too few.
-        """
-        if not records.is_selective(filters):
-            fetch = n + max(4, n // 4)
-            res = col.query(query_embeddings=qvec, n_results=fetch, include=[*_INCLUDE, "distances"])
-            got = self._hits(ns, res, filters, now)
-            if len(got) >= n or len(res["ids"][0]) < fetch:
-                return got[:n]
-        res = col.query(
-            query_embeddings=qvec, n_results=n, where=records.where(filters, now), include=[*_INCLUDE, "distances"]
-        )
-        return self._hits(ns, res, filters, now)[:n]
-
-    def _hits(self, ns: str, res: Any, filters: SearchFilters, now: datetime) -> list[tuple[MemoryItem, float]]:
-        items = self._decode(ns, res["ids"][0], res["documents"][0], res["metadatas"][0])
-        dist = dict(zip(res["ids"][0], res["distances"][0], strict=True))
-        return [(it, 1.0 - float(dist[it.id])) for it in items if records.matches(it, filters, now)]
-
-    def _sparse(
-        self, col: Collection, ns: str, level: Level, query: str, n: int, filters: SearchFilters, now: datetime
-    ) -> list[tuple[str, float]]:
-        flt = Bm25Filter(
-            as_of_us=None if filters.include_invalid else records.to_us(filters.as_of or now),
-            speaker=filters.speaker,
-            session_id=filters.session_id,
-            source_id=filters.source_id,
-            time_from_us=None if filters.time_from is None else records.to_us(filters.time_from),
-            time_to_us=None if filters.time_to is None else records.to_us(filters.time_to),
-        )
-        with self._lock:
-            return self._bm25_index(col, ns, level).search(query, n, flt)
-
-    def _bm25_index(self, col: Collection, ns: str, level: Level) -> Bm25Index:
-        """The level's BM25 index: cached, else from its snapshot, else built from Chroma; then caught up.
-
-        Catching up replays the history log: ids changed since the index's
-        generation (by this or another process) are re-read from Chroma.
-        """
-        gen = self._history.last_seq(ns, level)
-        cfg = self.settings.memory
-        index = self._bm25.get((ns, level))
-        if index is None:
-            index = Bm25Index.load(
-                self._bm25_path(ns, level), rebuild_ratio=cfg.bm25_rebuild_ratio, exact_below=cfg.bm25_exact_below
-            )
-            if index is not None:
-                log.info("loaded BM25 snapshot of %r/%s: %d docs", ns, level, len(index))
-        if index is not None and index.generation != gen:
-            changed = self._history.changed_ids(ns, level, index.generation)
-            if len(changed) > max(1000, len(index) // 2):
-                index = None
-            else:
-                present = self._fetch(col, ns, changed)
-                index.upsert([_doc(present[i]) for i in changed if i in present])
-                index.remove([i for i in changed if i not in present])
-                index.generation = gen
-        if index is None:
-            index = Bm25Index(rebuild_ratio=cfg.bm25_rebuild_ratio, exact_below=cfg.bm25_exact_below)
-            offset = 0
-            while True:
-                res = col.get(include=_INCLUDE, limit=_PAGE, offset=offset)
-                page = self._decode(ns, res["ids"], res["documents"], res["metadatas"])
-                index.upsert([_doc(it) for it in page])
-                offset += len(res["ids"])
-                if len(res["ids"]) < _PAGE:
-                    break
-            index.generation = gen
-            log.info("built BM25 for %r/%s from Chroma: %d docs", ns, level, len(index))
-        self._bm25[(ns, level)] = index
-        return index
-
-    def _bm25_path(self, ns: str, level: Level) -> Path:
-        return self._root / "bm25" / f"{collection_name(ns, level)}.npz"
+        return self.hybrid.search(ns, check_query(query), k, filters or SearchFilters(), mode)
 
     # -- admin ------------------------------------------------------------------
     def stats(self, namespace: str) -> StoreStats:
@@ -632,30 +409,21 @@ class ChromaStore:
         levels: dict[str, LevelStats] = {}
         for lv in LEVELS:
             levels[lv] = LevelStats(valid=self.count(ns, lv), total=self.count(ns, lv, include_invalid=True))
-        graph = self._prov.graph(ns, self._history.last_seq(ns))
         return StoreStats(
             namespace=ns,
             backend=self.backend,
             embedder=self.embedder.name,
             levels=levels,
-            history_entries=self._history.count(ns),
-            provenance_edges=graph.number_of_edges(),
-            bm25={lv: idx.stats() for (n, lv), idx in self._bm25.items() if n == ns},
+            history_entries=self.ledger.count(ns),
+            provenance_edges=self.provenance.graph(ns).number_of_edges(),
+            bm25=self.sparse.stats(ns),
         )
 
     def close(self) -> None:
-        """Release the SQLite connection and caches (the Chroma client is shared per path and left open)."""
-        with self._lock:
-            for (ns, level), index in self._bm25.items():
-                if len(index) >= _SNAPSHOT_MIN_DOCS and index.generation != index.saved_generation:
-                    try:
-                        index.save(self._bm25_path(ns, level))
-                    except OSError as exc:  # a snapshot is an optimisation; never fail close() over it
-                        log.warning("could not save the BM25 snapshot of %r/%s: %s", ns, level, exc)
-            self._bm25.clear()
-            self._collections.clear()
-            self._missing.clear()
-            self._db.close()
+        """Save BM25 snapshots, release the ledger and caches (the Chroma client is shared and left open)."""
+        self.sparse.close()
+        self.vectors.forget_cached()
+        self.ledger.close()
 
     def list(
         self,
@@ -677,28 +445,15 @@ class ChromaStore:
         levels: tuple[Level, ...] = (level,) if level is not None else LEVELS
         out: list[MemoryItem] = []
         for lv in levels:
-            col = self._collection(ns, lv, create=False)
+            col = self.vectors.collection(ns, lv, create=False)
             if col is None:
                 continue
             if len(levels) == 1:
-                res = col.get(where=where, limit=limit, offset=offset, include=_INCLUDE)
+                res = col.get(where=where, limit=limit, offset=offset, include=INCLUDE)
             else:
-                res = col.get(where=where, limit=offset + limit, include=_INCLUDE)
-            out += self._decode(ns, res["ids"], res["documents"], res["metadatas"])
+                res = col.get(where=where, limit=offset + limit, include=INCLUDE)
+            out += self.vectors.decode(ns, res["ids"], res["documents"], res["metadatas"])
         if len(levels) == 1:
             return out
         out.sort(key=lambda it: it.ingested_at)
         return out[offset : offset + limit]
-
-
-def _doc(item: MemoryItem) -> Doc:
-    return Doc(
-        id=item.id,
-        text=item.text,
-        valid_from_us=records.to_us(item.valid_from),
-        valid_to_us=records.OPEN_END_US if item.valid_to is None else records.to_us(item.valid_to),
-        event_us=None if item.event_time is None else records.to_us(item.event_time),
-        speaker=item.speaker,
-        session_id=item.session_id,
-        source_id=item.source_id,
-    )

@@ -6,122 +6,47 @@ point of view as it is read aloud:
 * ``derived_from``: child -> parent (episode -> fact -> raw), from ``MemoryItem.parents``;
 * ``superseded_by``: old -> new, written by ``supersede``.
 
-Edges are persisted in the store's SQLite file (table ``provenance``, insert-or-ignore,
-so replays are harmless) and loaded into a networkx ``MultiDiGraph`` (edge key = kind) per namespace on
-first use; the in-memory graph is refreshed when the history log shows a change
-made elsewhere (another process on the same data directory).
+Edges live in the ledger (``agentrag.ledger``), written in the same transaction
+as the history entries of the change that made them. This module keeps a
+networkx ``MultiDiGraph`` (edge key = kind) per namespace, reloaded whenever the
+namespace's ledger sequence moved (a write by this or any other worker).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
 
 import networkx as nx
 
-from agentrag.memory.history import Database
-from agentrag.types import utcnow
+from agentrag.ledger import DERIVED_FROM, SUPERSEDED_BY, Ledger
 
 log = logging.getLogger(__name__)
 
-DERIVED_FROM = "derived_from"
-SUPERSEDED_BY = "superseded_by"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS provenance (
-    namespace TEXT NOT NULL,
-    src       TEXT NOT NULL,
-    dst       TEXT NOT NULL,
-    kind      TEXT NOT NULL,
-    at        TEXT NOT NULL,
-    PRIMARY KEY (namespace, src, dst, kind)
-);
-CREATE INDEX IF NOT EXISTS provenance_dst ON provenance(namespace, dst);
-"""
+__all__ = ["DERIVED_FROM", "SUPERSEDED_BY", "ProvenanceGraph"]
 
 
 class ProvenanceGraph:
-    """Persisted provenance edges plus a cached networkx view per namespace."""
+    """A cached networkx view of the ledger's provenance edges, per namespace."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
         self._graphs: dict[str, tuple[int, nx.MultiDiGraph]] = {}
-        with db.transaction() as conn:
-            conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
 
-    def add_edges(
-        self,
-        namespace: str,
-        edges: Iterable[tuple[str, str, str]],
-        *,
-        before: int,
-        after: int,
-        reparent: Sequence[str] = (),
-    ) -> None:
-        """Persist ``(src, dst, kind)`` edges and patch the cached graph if it was current at ``before``.
-
-        ``reparent`` names items whose parents changed: their old ``derived_from``
-        edges are dropped first. ``before``/``after`` are the namespace's history
-        generation around the write; a cache that missed someone else's write is dropped.
-        """
-        rows = [(namespace, src, dst, kind, utcnow().isoformat()) for src, dst, kind in edges]
-        with self.db.transaction() as conn:
-            for src in reparent:
-                conn.execute(
-                    "DELETE FROM provenance WHERE namespace = ? AND src = ? AND kind = ?",
-                    (namespace, src, DERIVED_FROM),
-                )
-            conn.executemany(
-                "INSERT OR IGNORE INTO provenance (namespace, src, dst, kind, at) VALUES (?, ?, ?, ?, ?)", rows
-            )
-
-            def change(g: nx.MultiDiGraph) -> None:
-                for src in reparent:
-                    if src in g:
-                        g.remove_edges_from(
-                            [
-                                (src, dst, DERIVED_FROM)
-                                for dst in list(g.successors(src))
-                                if g.has_edge(src, dst, key=DERIVED_FROM)
-                            ]
-                        )
-                g.add_edges_from((r[1], r[2], r[3]) for r in rows)
-
-            self._patch(namespace, before, after, change)
-
-    def remove_nodes(self, namespace: str, ids: Sequence[str], *, before: int, after: int) -> None:
-        """Drop every edge touching ``ids`` (used by ``forget``, the only hard delete)."""
-        with self.db.transaction() as conn:
-            for i in range(0, len(ids), 400):
-                chunk = list(ids[i : i + 400])
-                marks = ",".join("?" * len(chunk))
-                conn.execute(
-                    f"DELETE FROM provenance WHERE namespace = ? AND (src IN ({marks}) OR dst IN ({marks}))",
-                    (namespace, *chunk, *chunk),
-                )
-            self._patch(namespace, before, after, lambda g: g.remove_nodes_from(ids))
-
-    def _patch(self, namespace: str, before: int, after: int, change: Callable[[nx.MultiDiGraph], object]) -> None:
-        cached = self._graphs.pop(namespace, None)
-        if cached is not None and cached[0] == before:
-            change(cached[1])
-            self._graphs[namespace] = (after, cached[1])
-
-    def graph(self, namespace: str, generation: int) -> nx.MultiDiGraph:
-        """The namespace's graph, reloaded from SQLite when ``generation`` moved on without us."""
-        with self.db.lock:
-            cached = self._graphs.get(namespace)
-            if cached is not None and cached[0] == generation:
-                return cached[1]
-            graph: nx.MultiDiGraph = nx.MultiDiGraph()
-            rows = self.db.conn.execute(
-                "SELECT src, dst, kind FROM provenance WHERE namespace = ? ORDER BY rowid", (namespace,)
-            ).fetchall()
-            graph.add_edges_from(rows)  # (src, dst, key=kind)
+    def graph(self, namespace: str) -> nx.MultiDiGraph:
+        """The namespace's graph as of the ledger's latest sequence number."""
+        generation = self.ledger.last_seq(namespace)
+        cached = self._graphs.get(namespace)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        graph: nx.MultiDiGraph = nx.MultiDiGraph()
+        graph.add_edges_from((e.src, e.dst, e.kind) for e in self.ledger.edges(namespace))
+        with self._lock:
             self._graphs[namespace] = (generation, graph)
-            log.debug("loaded provenance graph of %r: %d edges", namespace, graph.number_of_edges())
-            return graph
+        log.debug("loaded provenance graph of %r: %d edges", namespace, graph.number_of_edges())
+        return graph
 
     @staticmethod
     def ancestors(graph: nx.MultiDiGraph, item_id: str) -> list[str]:

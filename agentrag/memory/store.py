@@ -52,6 +52,8 @@ class HistoryEntry(BaseModel):
     before: str | None = None
     after: str | None = None
     related_id: str | None = None
+    run_id: str | None = None
+    """The graph run that made the change (``agentrag.runctx``), if it was made inside one."""
 
 
 class Explanation(BaseModel):

@@ -1,4 +1,8 @@
-"""Test helpers shipped with the library, so apps can unit-test their own graphs."""
+"""Test helpers shipped with the library, so apps can unit-test their own graphs.
+
+``agentrag.testing.ledger_contract.LedgerContractTests`` is the ``Ledger`` contract
+as a pytest mixin (imported from its module, so importing this package needs no pytest).
+"""
 
 from agentrag.llm.scripted import Reply, ScriptedCall, ScriptedChatModel
 

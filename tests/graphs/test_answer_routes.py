@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agentrag.errors import BackendError
+from agentrag.errors import BackendError, InputError
 from agentrag.types import MemoryItem
 
 
@@ -98,7 +98,7 @@ def test_iterative_notes_stop_after_steps(make_rag):
     rag.add(DOCS, namespace="ns", derive=False)
     a = rag.ask("Which band?", namespace="ns")
     assert a.note.text == "note 1" and a.rounds == 2
-    state = rag._graph("answer").get_state({"configurable": {"thread_id": a.thread_id}}).values
+    state = rag.last_state(a.thread_id, namespace="ns")
     assert state["stop_reason"] == "notes: 2 steps"
     # the second note step asked only for queries not asked before
     asked = state["asked"]
@@ -270,12 +270,15 @@ def test_interrupted_run_resumes_from_checkpoint(make_rag):
     with pytest.raises(BackendError):
         rag.ask("Which Copenhagen band?", namespace="ns", thread_id="crash-1")
     graph = rag._graph("answer")
-    snap = graph.get_state({"configurable": {"thread_id": "crash-1"}})
+    run = rag.runner.latest_run("answer", "ns", "crash-1")
+    snap = graph.get_state(rag.runner.config(run, "answer"))
     assert snap.next == ("answer",)
-    history = list(graph.get_state_history({"configurable": {"thread_id": "crash-1"}}))
+    history = list(graph.get_state_history(rag.runner.config(run, "answer")))
     assert len(history) >= 4
     state["fail"] = False
-    a = rag.resume("crash-1")
+    with pytest.raises(InputError, match="no checkpointed run"):
+        rag.resume("crash-1", namespace="other")  # another namespace never sees this thread
+    a = rag.resume("crash-1", namespace="ns")
     assert a.text == "Mercyful Fate"
     assert len(rag.llm.calls_for("retriever/route")) == 1  # not re-run
     assert len(rag.llm.calls_for("judge/verdict")) == 1

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from agentrag.errors import InputError, NamespaceError
+from agentrag.ledger import DERIVED_FROM, SUPERSEDED_BY, Edge
+from agentrag.ledger.sqlite import SqliteLedger
 from agentrag.memory import records
 from agentrag.memory.fusion import interpolate, min_max, rrf
-from agentrag.memory.history import Change, HistoryLog, connect
 from agentrag.memory.inputs import check_id, check_query, check_text
 from agentrag.memory.namespaces import validate_namespace
-from agentrag.memory.provenance import DERIVED_FROM, SUPERSEDED_BY, ProvenanceGraph
+from agentrag.memory.provenance import ProvenanceGraph
 from agentrag.memory.store import SearchFilters
 from agentrag.types import MemoryItem
 
@@ -128,50 +128,23 @@ def test_records_round_trip_and_where() -> None:
     assert not records.matches(norm, SearchFilters(as_of=datetime(2031, 1, 1)), now)
 
 
-def test_history_is_append_only_and_replays_are_not_duplicated(tmp_path: Path) -> None:
-    log = HistoryLog(connect(tmp_path / "h.sqlite3"))
-    add = Change("r-1", "raw", "add", reason="added", after="hello")
-    assert log.append("ns", [add], actor="a") == 1
-    assert log.append("ns", [add], actor="a") == 0  # a crashed call re-run: same entry, not logged twice
-    assert log.append("ns", [Change("r-1", "raw", "update", reason="edit", before="hello", after="hi")], actor="b")
-    assert log.append("ns", [add], actor="a") == 1  # changed back: a real new event
-    entries = log.entries("ns", "r-1")
-    assert [(e.event, e.actor, e.after) for e in entries] == [
-        ("add", "a", "hello"),
-        ("update", "b", "hi"),
-        ("add", "a", "hello"),
-    ]
-    assert log.entries("other", "r-1") == [] and log.last_seq("ns", "raw") == entries[-1].seq
-    assert log.last_seq("ns", "fact") == 0
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"), log.db.transaction() as conn:
-        conn.execute("UPDATE history SET after = 'tampered'")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"), log.db.transaction() as conn:
-        conn.execute("DELETE FROM history")
-    assert log.count("ns") == 3
-
-
 def test_provenance_walks_and_persists(tmp_path: Path) -> None:
-    db = connect(tmp_path / "p.sqlite3")
-    prov = ProvenanceGraph(db)
-    prov.add_edges(
-        "ns",
-        [
-            ("e", "f1", DERIVED_FROM),
-            ("e", "f2", DERIVED_FROM),
-            ("f1", "r1", DERIVED_FROM),
-            ("f2", "r1", DERIVED_FROM),
-            ("f1", "f1b", SUPERSEDED_BY),
-            ("f1b", "f1c", SUPERSEDED_BY),
-        ],
-        before=0,
-        after=1,
-    )
-    g = prov.graph("ns", 1)
+    ledger = SqliteLedger(tmp_path / "p.sqlite3")
+    edges = [
+        ("e", "f1", DERIVED_FROM),
+        ("e", "f2", DERIVED_FROM),
+        ("f1", "r1", DERIVED_FROM),
+        ("f2", "r1", DERIVED_FROM),
+        ("f1", "f1b", SUPERSEDED_BY),
+        ("f1b", "f1c", SUPERSEDED_BY),
+    ]
+    ledger.append("ns", [], actor="t", edges=[Edge(*e) for e in edges])
+    prov = ProvenanceGraph(ledger)
+    g = prov.graph("ns")
     assert prov.ancestors(g, "e") == ["f1", "f2", "r1"]
     assert prov.successors(g, "f1") == ["f1b", "f1c"] and prov.predecessors(g, "f1c") == ["f1b", "f1"]
     assert prov.ancestors(g, "unknown") == []
-    prov.remove_nodes("ns", ["f2"], before=1, after=2)
-    assert prov.ancestors(prov.graph("ns", 2), "e") == ["f1", "r1"]
-    fresh = ProvenanceGraph(connect(tmp_path / "p.sqlite3"))  # another process: reads what was persisted
-    assert fresh.ancestors(fresh.graph("ns", 2), "e") == ["f1", "r1"]
-    assert fresh.graph("other", 0).number_of_edges() == 0
+    ledger.append("ns", [], actor="t", remove_nodes=["f2"])
+    fresh = ProvenanceGraph(SqliteLedger(tmp_path / "p.sqlite3"))  # another process: reads what was persisted
+    assert fresh.ancestors(fresh.graph("ns"), "e") == ["f1", "r1"]
+    assert fresh.graph("other").number_of_edges() == 0

@@ -340,9 +340,9 @@ def test_reopened_store_keeps_everything(make_store: StoreFactory, ns: str) -> N
 def test_bm25_snapshot_is_reused_and_caught_up(
     make_store: StoreFactory, ns: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentrag.memory import chroma_store
+    from agentrag.memory import sparse
 
-    monkeypatch.setattr(chroma_store, "_SNAPSHOT_MIN_DOCS", 1)  # snapshot even this small index
+    monkeypatch.setattr(sparse, "SNAPSHOT_MIN_DOCS", 1)  # snapshot even this small index
     first = make_store()
     items = raw_items(ns)
     first.add(ns, items[:3])

@@ -83,7 +83,7 @@ def test_streaming_delivers_tokens_one_by_one(rag):
 
 def test_interrupted_run_resumes_from_checkpoint(rag):
     graph = rag._graph("answer")
-    cfg = {"configurable": {"thread_id": "real-interrupt"}}
+    cfg = rag.runner.config(rag.runner.scope(NS, "real-interrupt"), "answer")
     seen = []
     for update in graph.stream(
         {"question": "What is Caroline's identity?", "namespace": NS}, cfg, context=rag.deps, stream_mode="updates"
@@ -93,6 +93,6 @@ def test_interrupted_run_resumes_from_checkpoint(rag):
             break  # the process "dies" after retrieval
     snap = graph.get_state(cfg)
     assert seen[-1] == "retrieve" and snap.next == ("judge",)
-    a = rag.resume("real-interrupt")
+    a = rag.resume("real-interrupt", namespace=NS)
     assert a.text and a.thread_id == "real-interrupt"
     assert graph.get_state(cfg).next == ()

@@ -1,0 +1,201 @@
+"""The ledger in Postgres: one history and provenance for every worker on every machine.
+
+Appends to a namespace are serialised by a transaction-scoped advisory lock on
+the namespace, so sequence numbers within a namespace follow commit order (a
+reader that saw ``seq = N`` can never later find a committed ``N - 1``), and the
+compare-and-set check reads and writes under that lock. Other namespaces are
+not blocked. A trigger makes history append-only at the database level.
+
+Needs ``psycopg`` (``pip install 'agentrag[postgres]'``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from agentrag.errors import MemoryStoreError, MissingDependencyError
+from agentrag.ledger.base import COLUMNS, DERIVED_FROM, Change, ChangeRef, Edge, namespace_lock_key, plan_rows
+from agentrag.ledger.base import entry_from_row as _entry
+from agentrag.memory.store import HistoryEntry
+from agentrag.runctx import current_run_id
+from agentrag.types import Level, utcnow
+
+log = logging.getLogger(__name__)
+
+_COLUMNS = COLUMNS
+_SCHEMA_LOCK = 0x61676E7472616701  # one advisory key for "creating agentrag's tables"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS agentrag_history (
+    seq        BIGSERIAL PRIMARY KEY,
+    namespace  TEXT NOT NULL,
+    item_id    TEXT NOT NULL,
+    level      TEXT NOT NULL,
+    event      TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    before     TEXT,
+    after      TEXT,
+    related_id TEXT,
+    run_id     TEXT
+);
+CREATE INDEX IF NOT EXISTS agentrag_history_item ON agentrag_history(namespace, item_id, seq);
+CREATE INDEX IF NOT EXISTS agentrag_history_level ON agentrag_history(namespace, level, seq);
+CREATE INDEX IF NOT EXISTS agentrag_history_ns ON agentrag_history(namespace, seq);
+CREATE OR REPLACE FUNCTION agentrag_history_append_only() RETURNS trigger AS $$
+BEGIN RAISE EXCEPTION 'history is append-only'; END $$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS agentrag_history_no_change ON agentrag_history;
+CREATE TRIGGER agentrag_history_no_change BEFORE UPDATE OR DELETE ON agentrag_history
+    FOR EACH ROW EXECUTE FUNCTION agentrag_history_append_only();
+CREATE TABLE IF NOT EXISTS agentrag_provenance (
+    ord       BIGSERIAL,
+    namespace TEXT NOT NULL,
+    src       TEXT NOT NULL,
+    dst       TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    at        TEXT NOT NULL,
+    PRIMARY KEY (namespace, src, dst, kind)
+);
+CREATE INDEX IF NOT EXISTS agentrag_provenance_dst ON agentrag_provenance(namespace, dst);
+"""
+
+
+def connect(dsn: str) -> Any:
+    """An autocommit psycopg connection (transactions are explicit), with a clear error when unreachable."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise MissingDependencyError("psycopg", "postgres", "the Postgres state store needs it") from exc
+    try:
+        return psycopg.connect(dsn, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise MemoryStoreError(f"cannot reach the Postgres state store ({exc}); check state.dsn") from exc
+
+
+class PostgresLedger:
+    """``Ledger`` on Postgres; one connection per process, shared by threads under a lock."""
+
+    def __init__(self, dsn: str) -> None:
+        self._conn = connect(dsn)
+        self._lock = threading.RLock()
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            self._conn.execute(_SCHEMA)
+
+    def append(
+        self,
+        namespace: str,
+        changes: Sequence[Change],
+        *,
+        actor: str,
+        edges: Sequence[Edge] = (),
+        reparent: Sequence[str] = (),
+        remove_nodes: Sequence[str] = (),
+        open_ids: Sequence[str] = (),
+    ) -> list[int]:
+        """See ``Ledger.append``."""
+        at = utcnow().isoformat()
+        with self._lock, self._conn.transaction():
+            conn = self._conn
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (namespace_lock_key(namespace),))
+            latest = self._latest(namespace, [c.item_id for c in changes] + list(open_ids))
+            rows = plan_rows(
+                namespace, changes, latest, actor=actor, at=at, run_id=current_run_id.get(), open_ids=open_ids
+            )
+            seqs: list[int] = []
+            if rows:
+                cols = list(zip(*rows, strict=True))
+                cur = conn.execute(
+                    "INSERT INTO agentrag_history (item_id, level, event, at, actor, reason, before, after,"
+                    " related_id, run_id, namespace)"
+                    " SELECT i, l, e, a, ac, r, b, af, rel, run, %s FROM unnest("
+                    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+                    " %s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS t(i, l, e, a, ac, r, b, af, rel, run, o)"
+                    " ORDER BY o RETURNING seq",
+                    (namespace, *[list(c) for c in cols]),
+                )
+                seqs = sorted(int(r[0]) for r in cur.fetchall())
+            for src in reparent:
+                conn.execute(
+                    "DELETE FROM agentrag_provenance WHERE namespace = %s AND src = %s AND kind = %s",
+                    (namespace, src, DERIVED_FROM),
+                )
+            if remove_nodes:
+                ids = list(remove_nodes)
+                conn.execute(
+                    "DELETE FROM agentrag_provenance WHERE namespace = %s AND (src = ANY(%s) OR dst = ANY(%s))",
+                    (namespace, ids, ids),
+                )
+            if edges:
+                conn.cursor().executemany(
+                    "INSERT INTO agentrag_provenance (namespace, src, dst, kind, at) VALUES (%s, %s, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    [(namespace, e.src, e.dst, e.kind, at) for e in edges],
+                )
+        return seqs
+
+    def _latest(self, namespace: str, ids: Sequence[str]) -> dict[str, HistoryEntry]:
+        if not ids:
+            return {}
+        rows = self._conn.execute(
+            f"SELECT DISTINCT ON (item_id) {_COLUMNS} FROM agentrag_history"
+            " WHERE namespace = %s AND item_id = ANY(%s) ORDER BY item_id, seq DESC",
+            (namespace, list(dict.fromkeys(ids))),
+        ).fetchall()
+        return {r[1]: _entry(r) for r in rows}
+
+    def _read(self, sql: str, args: Sequence[object]) -> list[Any]:
+        with self._lock:
+            return list(self._conn.execute(sql, args).fetchall())
+
+    def last_seq(self, namespace: str, level: Level | None = None, *, below: int | None = None) -> int:
+        """See ``Ledger.last_seq``."""
+        sql = "SELECT MAX(seq) FROM agentrag_history WHERE namespace = %s"
+        args: list[object] = [namespace]
+        if level is not None:
+            sql, args = sql + " AND level = %s", [*args, level]
+        if below is not None:
+            sql, args = sql + " AND seq < %s", [*args, below]
+        return int(self._read(sql, args)[0][0] or 0)
+
+    def changes_since(self, namespace: str, level: Level, after: int) -> list[ChangeRef]:
+        """See ``Ledger.changes_since``."""
+        rows = self._read(
+            "SELECT DISTINCT ON (item_id) seq, item_id, event, after FROM agentrag_history"
+            " WHERE namespace = %s AND level = %s AND seq > %s ORDER BY item_id, seq DESC",
+            (namespace, level, after),
+        )
+        return sorted((ChangeRef(int(s), i, e, a) for s, i, e, a in rows), key=lambda c: c.seq)
+
+    def entries(self, namespace: str, item_id: str) -> list[HistoryEntry]:
+        """See ``Ledger.entries``."""
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM agentrag_history WHERE namespace = %s AND item_id = %s ORDER BY seq",
+            (namespace, item_id),
+        )
+        return [_entry(r) for r in rows]
+
+    def latest(self, namespace: str, item_id: str) -> HistoryEntry | None:
+        """See ``Ledger.latest``."""
+        with self._lock:
+            return self._latest(namespace, [item_id]).get(item_id)
+
+    def edges(self, namespace: str) -> list[Edge]:
+        """See ``Ledger.edges``."""
+        rows = self._read(
+            "SELECT src, dst, kind FROM agentrag_provenance WHERE namespace = %s ORDER BY ord", (namespace,)
+        )
+        return [Edge(s, d, k) for s, d, k in rows]
+
+    def count(self, namespace: str) -> int:
+        """See ``Ledger.count``."""
+        return int(self._read("SELECT COUNT(*) FROM agentrag_history WHERE namespace = %s", (namespace,))[0][0])
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
