@@ -66,3 +66,7 @@ class NamespaceError(InputError):
 
 class MemoryStoreError(AgentRagError):
     """The memory store failed or was asked for something it does not hold."""
+
+
+class NotFoundError(MemoryStoreError):
+    """An item or namespace asked for by name does not exist (HTTP 404, CLI exit status 3)."""
