@@ -1,54 +1,70 @@
-"""The ``agentrag`` command: demo, ingest, ask, and the memory/bench tools.
+"""The ``agentrag`` command: demo, ingest, ask, serve, and the memory/bench/eval sub-apps.
 
-User errors print one clear red line (no traceback) and exit with status 2;
-``-v`` shows logs, ``--debug`` shows tracebacks.
+Rules every CLI module follows (so ``agentrag --help`` and commands that need no
+model start in well under half a second; ``benchmarks/cli.md`` measures it):
+
+* **Lazy imports.** At module level import only ``typer`` and
+  ``agentrag.cli_common``. Import rich, pydantic, settings, chromadb, torch,
+  langgraph, sentence-transformers... inside the command function that needs
+  them. Check with ``python -X importtime -m agentrag --help``.
+* **Sub-apps register with one line** and are imported only when run:
+  ``lazy_subapp("memory", "agentrag.cli_memory:memory_app", "Inspect and edit memory.")``.
+  Build them with ``cli_common.App`` (not ``typer.Typer``) so they share the error path.
+* **One error path.** ``App`` wraps every command with ``handle_errors``: an
+  ``AgentRagError`` (or OSError) prints one ``error:`` line and exits 2, a
+  ``NotFoundError`` exits 3, anything else is a bug: one line, exit 1, and the
+  traceback only with ``--debug``. Library text is printed verbatim (``say``,
+  ``error_line``), never as rich markup; help text is not markup either.
+* **Settings** come from ``cli_common.settings_for`` (one precedence rule, see
+  README "Settings precedence"); ``--script`` implies ``--backend scripted`` and
+  ``--base-url`` implies ``--backend openai`` wherever a generator is used.
+* Results go to stdout, errors/logs/progress to stderr; ``--json`` output is stable.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
-from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from agentrag.cli_errors import print_error
-from agentrag.errors import AgentRagError, ConfigError
-from agentrag.settings import LLM_KINDS, Settings, load_settings
-from agentrag.types import Answer
+from agentrag.cli_common import (
+    OPTS,
+    App,
+    Backend,
+    BaseUrl,
+    LazyGroup,
+    Model,
+    Script,
+    lazy_subapp,
+    progress,
+    say,
+    settings_for,
+    spinner,
+    warn,
+)
 
-app = typer.Typer(
+if TYPE_CHECKING:
+    from agentrag.api import AgentRAG
+    from agentrag.types import Answer
+
+app = App(
     name="agentrag",
     help="Question answering and chat over a long-lived, multi-granularity memory.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
+    cls=LazyGroup,
+    add_completion=True,
 )
-console = Console()
-err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
+lazy_subapp("memory", "agentrag.cli_memory:memory_app", "Inspect and edit memory.")
+lazy_subapp("bench", "agentrag.cli_bench:bench_app", "Benchmarks.")
+# The evaluation harness (evals/) ships in the wheel; without the `eval` extra the command prints the pip line.
+lazy_subapp(
+    "eval", "agentrag.cli_eval:eval_app", "Run evaluations against baselines (needs: pip install 'agentrag[eval]')."
+)
 
-class _Opts:
-    data_dir: Path | None = None
-    config: Path | None = None
-    debug: bool = False
-
-
-OPTS = _Opts()
+__all__ = ["OPTS", "app"]
 
 
 @app.callback()
@@ -63,164 +79,128 @@ def main(
     """Set global options."""
     OPTS.data_dir, OPTS.config, OPTS.debug = data_dir, config, debug
     level = logging.INFO if verbose else logging.WARNING
+    from rich.logging import RichHandler
+
+    from agentrag.cli_common import console
+
     # The handler's own level matters: some libraries set DEBUG on their loggers.
-    logging.basicConfig(
-        level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False, level=level)]
-    )
-
-
-def handle_errors(fn: F) -> F:
-    """Turn AgentRagError into a one-line message and exit status 2."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except AgentRagError as exc:
-            if OPTS.debug:
-                raise
-            print_error(err_console, exc)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def settings_for(backend: str | None = None, base_url: str | None = None, model: str | None = None) -> Settings:
-    """Settings from file + environment, with the command line's backend choice on top."""
-    overrides: dict[str, Any] = {}
-    if OPTS.data_dir:
-        overrides["data_dir"] = OPTS.data_dir
-    base = load_settings(OPTS.config, **overrides)
-    if backend is None and base_url is None and model is None:
-        return base
-    kind = backend or base.llm.kind
-    if kind not in LLM_KINDS:
-        raise ConfigError.invalid_choice("backend", kind, LLM_KINDS)
-    llm: dict[str, Any] = {"kind": kind}
-    if kind == base.llm.kind:
-        llm = base.llm.model_dump()
-    if base_url:
-        if kind != "openai":
-            raise ConfigError("--base-url only applies to --backend openai")
-        llm["base_url"] = base_url
-    if model:
-        llm["model" if kind in ("openai", "vllm") else "model_path"] = model
-    return load_settings(OPTS.config, **overrides, llm=llm)
-
-
-@contextmanager
-def spinner(text: str) -> Iterator[None]:
-    """A spinner for steps that take a second or more."""
-    with console.status(text, spinner="dots"):
-        yield
-
-
-def progress() -> Progress:
-    """The progress bar used for ingestion and evaluation."""
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
+    handler = RichHandler(console=console(True), show_path=False, level=level, markup=False)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler])
 
 
 # -- ingest / ask -------------------------------------------------------------------
 @app.command()
-@handle_errors
 def ingest(
-    path: Annotated[Path, typer.Argument(help="text/Markdown, JSON(L) of {id,title,text}, LoCoMo JSON, or a folder")],
+    path: Annotated[
+        Path, typer.Argument(help="a .txt/.md file, JSON(L) of documents or chat messages, LoCoMo JSON, or a folder")
+    ],
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="tenant / user / agent to store under")],
     derive: Annotated[bool, typer.Option(help="also extract facts and episodes with the generator")] = True,
     sample: Annotated[list[str] | None, typer.Option(help="LoCoMo: only these conversations (e.g. conv-30)")] = None,
-    backend: Annotated[str | None, typer.Option(help=f"generator for facts: {'|'.join(LLM_KINDS)}")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server for --backend openai")] = None,
+    source_id: Annotated[
+        str | None, typer.Option(help="name this (single) document explicitly instead of by its path")
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option(help="documents are named by their path relative to this folder (default: .)")
+    ] = None,
+    backend: Backend = None,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    script: Script = None,
 ) -> None:
-    """Add documents or conversations to memory through the ingest graph (idempotent)."""
-    from agentrag.api import AgentRAG
-    from agentrag.ingest import documents_from_path, to_raw_items
-    from agentrag.memory import loaders
+    """Add documents or conversations to memory through the ingest graph.
 
-    settings = settings_for(backend, base_url)
-    if _is_locomo(path):
-        items = loaders.locomo_items(path, namespace, samples=sample or None)
-        what = f"{len({i.session_id for i in items})} LoCoMo sessions"
-    else:
-        items = to_raw_items(documents_from_path(path, settings.max_input_chars), namespace)
-        what = f"{len({i.source_id for i in items})} documents"
+    Idempotent: re-ingesting an unchanged document writes nothing; a changed one
+    updates its chunks and retires (with history) the chunks it no longer has.
+    """
+    from agentrag.api import AgentRAG
+    from agentrag.memory.formats import load_path, retire_stale
+
+    settings = settings_for(backend=backend, base_url=base_url, model=model, script=script, need_llm=derive)
+    loaded = load_path(
+        path, namespace, root=root, source_id=source_id, max_chars=settings.max_input_chars, locomo_samples=sample
+    )
+    for skipped, why in loaded.skipped:
+        warn(f"skipped {skipped}: {why}")
+    what = f"{len(loaded.sources)} documents from {loaded.files} files"
     t0 = time.perf_counter()
-    with AgentRAG(settings) as rag:
+    with AgentRAG(settings, llm=None if derive else _no_generator(), embedder=_embedder(settings)) as rag:
         with spinner("opening memory and loading the embedder"):
             _ = rag.memory
         if derive:
             with spinner("loading the generator"):
                 _ = rag.llm
         with progress() as bar:
-            task = bar.add_task(f"ingesting {what}", total=len(items))
+            task = bar.add_task(f"ingesting {what}", total=len(loaded.items))
             rep = rag.add_items(
-                items, namespace=namespace, derive=derive, on_progress=lambda d, t: bar.update(task, completed=d)
+                loaded.items, namespace=namespace, derive=derive, on_progress=lambda d, t: bar.update(task, completed=d)
             )
+        retired = retire_stale(rag.memory, namespace, loaded, actor="ingest")
         counts = {lvl: rag.memory.count(namespace, lvl) for lvl in ("raw", "fact", "episode")}
-    console.print(
+    say(
         f"{what} -> {rep.raw} raw items, {rep.facts} facts, {rep.episodes} episodes "
-        f"({rep.written} items written, {rep.duplicates} duplicate facts dropped, "
-        f"{len(rep.superseded)} facts superseded) in {time.perf_counter() - t0:.1f}s; "
+        f"({rep.written} items written, {len(retired)} old chunks retired, {rep.duplicates} duplicate facts dropped, "
+        f"{len(rep.superseded)} facts superseded, {len(loaded.skipped)} files skipped) "
+        f"in {time.perf_counter() - t0:.1f}s; "
         f"tokens {rep.usage.prompt_tokens}+{rep.usage.completion_tokens} in {rep.usage.calls} calls\n"
-        f"namespace [bold]{namespace}[/] now holds "
-        f"raw={counts['raw']} fact={counts['fact']} episode={counts['episode']}"
+        f"namespace {namespace} now holds raw={counts['raw']} fact={counts['fact']} episode={counts['episode']}"
     )
 
 
-def _is_locomo(path: Path) -> bool:
-    """A LoCoMo file is a JSON list of records with a ``conversation`` mapping."""
-    if path.suffix != ".json" or not path.is_file():
-        return False
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False  # the generic reader reports the error with its line number
-    first = data[0] if isinstance(data, list) and data else data
-    return isinstance(first, dict) and isinstance(first.get("conversation"), dict)
+def _embedder(settings: Any) -> Any:
+    """The process's one embedder (loaded on first embed, reused by every command run in this process)."""
+    from agentrag.cli_memory import shared_embedder
+
+    return shared_embedder(settings.embedder_batch_size)
+
+
+def _no_generator() -> Any:
+    """The generator for ``--no-derive``: none is configured or loaded; a call would fail naming its prompt."""
+    from agentrag.testing import ScriptedChatModel
+
+    return ScriptedChatModel(replies={})
+
+
+def _warn_if_empty(rag: AgentRAG, namespace: str) -> None:
+    """Say so when a namespace holds nothing (a typo is the usual reason), naming the ones that exist."""
+    from agentrag.cli_memory import namespace_hint
+
+    hint = namespace_hint(rag.memory, namespace)
+    if hint:
+        warn(hint)
 
 
 @app.command()
-@handle_errors
 def ask(
     question: Annotated[str, typer.Argument(help="the question")],
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="whose memory to answer from")],
-    backend: Annotated[str | None, typer.Option(help=f"generator: {'|'.join(LLM_KINDS)}")] = None,
-    base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="served model name (openai/vllm) or GGUF path (local)")] = None,
-    script: Annotated[Path | None, typer.Option(help="YAML of prompt id -> reply, for --backend scripted")] = None,
+    backend: Backend = None,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    script: Script = None,
     stream: Annotated[bool, typer.Option(help="print answer tokens as they arrive")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the full Answer as JSON")] = False,
     thread_id: Annotated[str | None, typer.Option(help="checkpoint thread id (resume or inspect later)")] = None,
 ) -> None:
     """Answer a question from memory, with citations."""
     from agentrag.api import AgentRAG
+    from agentrag.cli_common import print_json
 
-    settings = settings_for(backend, base_url, model)
-    if script is not None:
-        if settings.llm.kind != "scripted":
-            raise ConfigError("--script only applies to --backend scripted")
-        replies = yaml.safe_load(script.read_text(encoding="utf-8"))
-        settings = load_settings(OPTS.config, data_dir=settings.data_dir, llm={"kind": "scripted", "replies": replies})
-    with AgentRAG(settings) as rag:
+    settings = settings_for(backend=backend, base_url=base_url, model=model, script=script)
+    with AgentRAG(settings, embedder=_embedder(settings)) as rag:
+        _warn_if_empty(rag, namespace)
         with spinner("loading memory and the generator"):
             _ = rag.memory, rag.llm
         result = _ask(rag, question, namespace, stream and not as_json, thread_id)
     if as_json:
-        console.print_json(result.model_dump_json())
+        print_json(result.model_dump_json())
     else:
         show_answer(result, streamed=stream)
 
 
-def _ask(rag: Any, question: str, namespace: str, stream: bool, thread_id: str | None) -> Answer:
+def _ask(rag: AgentRAG, question: str, namespace: str, stream: bool, thread_id: str | None) -> Answer:
+    from agentrag.errors import AgentRagError
+
     if not stream:
         with spinner("thinking"):
             answer: Answer = rag.ask(question, namespace=namespace, thread_id=thread_id)
@@ -229,16 +209,16 @@ def _ask(rag: Any, question: str, namespace: str, stream: bool, thread_id: str |
     started = False
     for event in rag.stream(question, namespace=namespace, thread_id=thread_id):
         if event.kind == "node" and not started:
-            console.print(f"[dim]· {event.node}[/]")
+            say(f"· {event.node}", style="dim")
         elif event.kind == "token":
             if not started:
-                console.print("[bold]answer:[/] ", end="")
+                say("answer: ", style="bold", end="")
                 started = True
-            console.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+            say(event.text or "", end="")
         elif event.kind == "answer":
             final = event.data
     if started:
-        console.print()
+        say("")
     if final is None:
         raise AgentRagError("the answer graph ended without an answer")
     return final
@@ -248,33 +228,43 @@ def show_answer(a: Answer, gold: str | None = None, streamed: bool = False) -> N
     """Print an answer (unless its tokens were already streamed), its citations and the tokens it used."""
     style = "yellow" if a.abstained else "green"
     if not streamed or a.abstained:
-        console.print(f"[bold {style}]{'abstained' if a.abstained else 'answer'}:[/] {a.text}", highlight=False)
+        say(f"{'abstained' if a.abstained else 'answer'}: {a.text}", style=style)
     if gold is not None:
-        console.print(f"[dim]gold:[/] {gold}", highlight=False)
+        say(f"gold: {gold}", style="dim")
     for c in a.citations:
-        how = " [dim](by overlap)[/]" if c.by == "overlap" else ""
-        console.print(f"  [cyan][{c.evidence_id}][/] {c.item_id}{how}  [dim]{c.text[:90]}[/]", highlight=False)
+        how = " (by overlap)" if c.by == "overlap" else ""
+        say(f"  [{c.evidence_id}] {c.item_id}{how}  {c.text[:90]}")
     u = a.usage
-    console.print(
-        f"[dim]tokens: {u.prompt_tokens} prompt + {u.completion_tokens} completion in {u.calls} calls; "
-        f"rounds {a.rounds}; thread {a.thread_id}[/]"
+    say(
+        f"tokens: {u.prompt_tokens} prompt + {u.completion_tokens} completion in {u.calls} calls; "
+        f"rounds {a.rounds}; thread {a.thread_id}",
+        style="dim",
     )
 
 
 # -- demo ---------------------------------------------------------------------------
 @app.command()
-@handle_errors
 def demo(
-    backend: Annotated[str | None, typer.Option(help=f"generator: {'|'.join(LLM_KINDS)} (default: local)")] = None,
-    base_url: Annotated[str | None, typer.Option(help="for --backend openai")] = None,
+    backend: Backend = None,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    script: Script = None,
     namespace: Annotated[str, typer.Option("--namespace", "-n")] = "demo",
     limit: Annotated[int, typer.Option(help="how many demo questions to ask")] = 5,
 ) -> None:
     """Ingest a small HotpotQA excerpt (shipped with agentrag) and answer its questions."""
+    import json
+    import sys
+    from importlib import resources
+
+    from rich.table import Table
+    from rich.text import Text
+
     from agentrag.api import AgentRAG
+    from agentrag.cli_common import console
     from agentrag.ingest import Document
 
-    settings = settings_for(backend, base_url)
+    settings = settings_for(backend=backend, base_url=base_url, model=model, script=script)
     rows = [
         json.loads(line)
         for line in resources.files("agentrag.demo").joinpath("hotpotqa_demo.jsonl").read_text().splitlines()
@@ -284,8 +274,8 @@ def demo(
         for r in rows
         for p in r["paragraphs"]
     }
-    console.rule("[bold]agentrag demo")
-    console.print(
+    console().rule("agentrag demo")
+    say(
         f"data dir: {settings.data_dir}\ngenerator: {settings.llm.kind}; memory: Chroma ({settings.chroma.kind}); "
         f"{len(docs)} Wikipedia paragraphs from HotpotQA (CC BY-SA 4.0)"
     )
@@ -299,81 +289,40 @@ def demo(
             for i in range(0, len(values), 16):
                 rag.add(values[i : i + 16], namespace=namespace, derive=False)
                 bar.advance(task, len(values[i : i + 16]))
-        console.print(f"memory ready in {time.perf_counter() - t0:.1f}s")
+        say(f"memory ready in {time.perf_counter() - t0:.1f}s")
         with spinner("loading the generator"):
             _ = rag.llm
         summary = Table("question", "answer", "gold", "cited", "tokens", "s")
         for r in rows[:limit]:
-            console.rule()
-            console.print(f"[bold]Q:[/] {r['question']}", highlight=False)
+            console().rule()
+            say(f"Q: {r['question']}", style="bold")
             t1 = time.perf_counter()
             streaming = sys.stdout.isatty()
             a = _ask(rag, r["question"], namespace, streaming, None)
             show_answer(a, gold=r["answer"], streamed=streaming)
-            summary.add_row(
+            cells: list[Any] = [
                 r["question"][:50],
                 a.text[:40],
                 r["answer"],
                 ", ".join(c.evidence_id for c in a.citations),
                 str(a.usage.total_tokens),
                 f"{time.perf_counter() - t1:.1f}",
-            )
-        console.rule()
-        console.print(summary)
-
-
-def _mount_subcommands() -> None:
-    from agentrag.cli_memory import bench_app, memory_app
-
-    app.add_typer(memory_app, name="memory", help="Inspect and edit memory.")
-    app.add_typer(bench_app, name="bench", help="Benchmarks.")
-    # The evaluation harness (evals/) ships in the wheel; its plots need the `eval` extra.
-    # Without it the command is still listed and prints the pip line instead of "No such command".
-    found = _eval_app()
-    if isinstance(found, typer.Typer):
-        app.add_typer(found, name="eval", help="Run evaluations against baselines.")
-        return
-
-    needs = escape("Run evaluations (needs: pip install 'agentrag[eval]').")  # help text is rich markup
-
-    @app.command("eval", help=needs, context_settings=_ANY_ARGS)
-    @handle_errors
-    def eval_missing(ctx: typer.Context) -> None:
-        from agentrag.errors import MissingDependencyError
-
-        raise MissingDependencyError(found, extra="eval", why="agentrag eval needs it")
-
-
-_ANY_ARGS: dict[str, Any] = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
-
-
-def _eval_app() -> typer.Typer | str:
-    """The eval harness's app, or the name of the missing module when the `eval` extra is not installed."""
-    try:
-        if importlib.util.find_spec("matplotlib") is None:
-            return "matplotlib"
-        from evals.cli import eval_app
-    except ValueError:  # find_spec on a module blocked in sys.modules
-        return "matplotlib"
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("evals", "evals.cli"):
-            raise
-        return "evals"
-    return eval_app
-
-
-_mount_subcommands()
+            ]
+            summary.add_row(*(Text(str(c)) for c in cells))
+        console().rule()
+        console().print(summary)
 
 
 @app.command()
-@handle_errors
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8080,
-    backend: Annotated[str | None, typer.Option(help=f"generator: {'|'.join(LLM_KINDS)}")] = None,
-    base_url: Annotated[str | None, typer.Option(help="for --backend openai")] = None,
+    backend: Backend = None,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    script: Script = None,
 ) -> None:
-    """Serve the HTTP API for chat backends (needs the `server` extra)."""
+    """Serve the HTTP API for chat backends (needs the `server` extra); docs at /docs."""
     try:
         import uvicorn
 
@@ -382,4 +331,5 @@ def serve(
         from agentrag.errors import MissingDependencyError
 
         raise MissingDependencyError("fastapi/uvicorn", extra="server", why="agentrag serve needs them") from exc
-    uvicorn.run(create_app(settings_for(backend, base_url)), host=host, port=port)
+    settings = settings_for(backend=backend, base_url=base_url, model=model, script=script)
+    uvicorn.run(create_app(settings), host=host, port=port)

@@ -1,84 +1,52 @@
-"""``agentrag memory ...`` and ``agentrag bench memory``: inspect, edit and measure memory.
+"""``agentrag memory ...``: inspect and edit memory.
 
-Settings come from the environment / ``AGENTRAG_CONFIG`` and, when mounted
-under the main ``agentrag`` command, from its ``--data-dir``/``--config``
-options. User errors print one red line and exit with status 2; tracebacks are
-for bugs only.
+These commands never call a generator, so they read settings without the ``llm``
+block (a broken ``AGENTRAG_LLM__KIND`` cannot stop them) and open the embedder
+only when they embed (``add``, ``search``); ``list``/``history``/``stats`` never
+load it. Errors follow ``agentrag.cli_common``: one line, exit 2, exit 3 for an
+id or namespace that does not exist. Tables print ids whole (they are meant to
+be copied into ``history``/``explain``); ``--json`` output is the stable format.
+Heavy imports live inside the commands (see ``agentrag/cli.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from agentrag.cli_errors import print_error
-from agentrag.errors import AgentRagError, InputError
-from agentrag.memory.embedder import Embedder
-from agentrag.memory.store import MemoryStore, SearchFilters, SearchMode
-from agentrag.settings import Settings, load_settings
-from agentrag.types import LEVELS, Level, MemoryItem
+from agentrag.cli_bench import bench_app
+from agentrag.cli_common import App, console, print_json, say, settings_for, warn
 
-memory_app = typer.Typer(help="Inspect and edit memory.", no_args_is_help=True, pretty_exceptions_enable=False)
-bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from agentrag.memory.embedder import Embedder
+    from agentrag.memory.store import MemoryStore
+    from agentrag.types import Level, MemoryItem
+
+memory_app = App(help="Inspect and edit memory.")
+__all__ = ["bench_app", "memory_app", "namespace_hint"]
 
 Namespace = Annotated[str, typer.Option("--namespace", "-n", help="whose memory (tenant / user / agent)")]
 Json = Annotated[bool, typer.Option("--json", help="print JSON instead of tables")]
 
-
-def _settings() -> Settings:
-    """Settings, honouring the main command's --data-dir/--config when mounted under it."""
-    main = sys.modules.get("agentrag.cli")
-    opts = getattr(main, "OPTS", None)
-    overrides: dict[str, Any] = {}
-    if getattr(opts, "data_dir", None) is not None:
-        overrides["data_dir"] = opts.data_dir  # type: ignore[union-attr]
-    return load_settings(getattr(opts, "config", None), **overrides)
-
-
-def _debug() -> bool:
-    return bool(getattr(getattr(sys.modules.get("agentrag.cli"), "OPTS", None), "debug", False))
-
-
-def friendly(fn: F) -> F:
-    """Turn AgentRagError into one red line and exit status 2."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except AgentRagError as exc:
-            if _debug():
-                raise
-            print_error(err, exc)
-            raise typer.Exit(2) from None
-
-    return cast(F, wrapper)
-
-
 _embedder: Embedder | None = None
 
 
-def _shared_embedder(settings: Settings) -> Embedder:
-    """One embedder per process: a CLI process runs one command, but tests run many."""
+def shared_embedder(batch_size: int) -> Embedder:
+    """One embedder per process (tests run many commands in one); the model itself loads on first embed."""
     global _embedder
     if _embedder is None:
         from agentrag.memory.embedder import default_embedder
 
-        _embedder = default_embedder(settings.embedder_batch_size)
+        _embedder = default_embedder(batch_size)
     return _embedder
 
 
@@ -86,15 +54,44 @@ def _shared_embedder(settings: Settings) -> Embedder:
 def _store() -> Iterator[MemoryStore]:
     from agentrag.memory import open_store
 
-    settings = _settings()
-    store = open_store(settings, _shared_embedder(settings))
+    settings = settings_for(need_llm=False)
+    store = open_store(settings, shared_embedder(settings.embedder_batch_size))
     try:
         yield store
     finally:
         store.close()
 
 
+def namespace_hint(store: object, namespace: str, *, writing: bool = False) -> str | None:
+    """A warning when a namespace is empty or unknown (usually a typo), naming close and known ones."""
+    import difflib
+
+    from agentrag.memory.namespaces import validate_namespace
+
+    known = getattr(store, "namespaces", None)
+    if writing or known is None:
+        return None
+    counts: dict[str, int] = known()
+    if counts.get(validate_namespace(namespace), 0) > 0:
+        return None
+    state = "is empty" if namespace in counts else "does not exist"
+    others = {n: c for n, c in counts.items() if c > 0}
+    close = difflib.get_close_matches(namespace, list(others), n=1)
+    listed = ", ".join(f"{n} ({c})" for n, c in list(others.items())[:8]) or "none yet"
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"namespace {namespace!r} {state}{hint} (namespaces with items: {listed}; see `agentrag memory namespaces`)"
+
+
+def _hint(store: object, namespace: str) -> None:
+    text = namespace_hint(store, namespace)
+    if text:
+        warn(text)
+
+
 def _level(value: str | None) -> Level | None:
+    from agentrag.errors import InputError
+    from agentrag.types import LEVELS
+
     if value is None:
         return None
     if value not in LEVELS:
@@ -103,50 +100,85 @@ def _level(value: str | None) -> Level | None:
 
 
 def _when(value: str | None, what: str) -> datetime | None:
+    from agentrag.errors import InputError
+    from agentrag.memory.loaders import parse_time
+
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
-    except ValueError as exc:
+        return parse_time(value, what)
+    except InputError as exc:
         raise InputError(f"{what} must be an ISO date or datetime (e.g. 2023-05-08T13:56), got {value!r}") from exc
 
 
-def _items_table(items: list[MemoryItem], title: str) -> Table:
-    table = Table("id", "level", "text", "speaker", "session", "valid", title=title, title_justify="left")
+def id_table(title: str, id_columns: Sequence[tuple[str, Sequence[str]]], *columns: str) -> Table:
+    """A table whose id columns never wrap or truncate (ids are copied into other commands)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for name, ids in id_columns:
+        table.add_column(name, no_wrap=True, min_width=max([len(name), *(len(i) for i in ids)]))
+    for name in columns:
+        table.add_column(name)
+    return table
+
+
+def _row(table: Table, *cells: object) -> None:
+    from rich.text import Text
+
+    table.add_row(*(Text("" if c is None else str(c)) for c in cells))
+
+
+def _items_table(items: Sequence[MemoryItem], title: str) -> Table:
+    table = id_table(title, [("id", [it.id for it in items])], "level", "text", "speaker", "session", "when", "valid")
     for it in items:
         valid = "current" if it.valid_to is None else f"until {it.valid_to:%Y-%m-%d %H:%M}"
-        table.add_row(it.id, it.level, it.text, it.speaker or "", it.session_id or "", valid)
+        when = "" if it.event_time is None else f"{it.event_time:%Y-%m-%d %H:%M}"
+        _row(table, it.id, it.level, it.text, it.speaker, it.session_id, when, valid)
     return table
 
 
 @memory_app.command("add")
-@friendly
 def add_cmd(
     namespace: Namespace,
     text: Annotated[str | None, typer.Argument(help="text to remember (or --file / --locomo / --paragraphs)")] = None,
-    file: Annotated[Path | None, typer.Option(help="a .txt or .md file, chunked")] = None,
+    file: Annotated[
+        Path | None, typer.Option(help="a file in any format `agentrag ingest` reads (.txt .md .jsonl .json)")
+    ] = None,
     locomo: Annotated[Path | None, typer.Option(help="a LoCoMo conversations JSON file")] = None,
     paragraphs: Annotated[Path | None, typer.Option(help="HotpotQA/MuSiQue corpus or question JSONL")] = None,
     level: Annotated[str, typer.Option(help="raw | fact | episode (for TEXT)")] = "raw",
-    source: Annotated[str | None, typer.Option(help="source id for TEXT (default: a hash of the text)")] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", "--source-id", help="source id for TEXT or --file (default: hash / path)")
+    ] = None,
     speaker: Annotated[str | None, typer.Option(help="speaker of TEXT")] = None,
     session: Annotated[str | None, typer.Option(help="session id of TEXT")] = None,
+    time: Annotated[str | None, typer.Option("--time", help="when TEXT happened (ISO)")] = None,
     as_json: Json = False,
 ) -> None:
-    """Add text, a file, LoCoMo conversations or QA paragraphs (idempotent: adding twice adds nothing)."""
+    """Add text, a file, LoCoMo conversations or QA paragraphs without deriving facts (idempotent).
+
+    A changed file replaces its chunks; chunks it no longer has are retired (with history).
+    """
+    from agentrag.errors import InputError
     from agentrag.memory import loaders
+    from agentrag.memory.formats import Loaded, load_path, retire_stale
+    from agentrag.types import MemoryItem
 
     given = [x for x in (text, file, locomo, paragraphs) if x is not None]
     if len(given) != 1:
         raise InputError("give exactly one of TEXT, --file, --locomo or --paragraphs")
+    loaded: Loaded | None = None
     if text is not None:
         lv = _level(level) or "raw"
         sid = source or "cli:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        items = [
-            MemoryItem.new(namespace=namespace, level=lv, text=text, source_id=sid, speaker=speaker, session_id=session)
-        ]
+        extra: dict[str, Any] = {"speaker": speaker, "session_id": session, "event_time": _when(time, "--time")}
+        items = [MemoryItem.new(namespace=namespace, level=lv, text=text, source_id=sid, **extra)]
     elif file is not None:
-        items = loaders.file_items(file, namespace)
+        if file.is_dir():
+            raise InputError(f"{file}: is a folder; use `agentrag ingest {file} --no-derive`")
+        loaded = load_path(file, namespace, source_id=source)
+        items = loaded.items
     elif locomo is not None:
         items = loaders.locomo_items(locomo, namespace)
     else:
@@ -154,16 +186,16 @@ def add_cmd(
         items = loaders.paragraph_items(paragraphs, namespace)
     with _store() as store:
         res = store.add(namespace, items, actor="cli")
+        retired = retire_stale(store, namespace, loaded, actor="cli") if loaded is not None else []
     if as_json:
-        console.print_json(res.model_dump_json())
+        print_json(json.dumps({**res.model_dump(mode="json"), "retired": retired}))
         return
-    console.print(f"added {len(res.added)}, updated {len(res.updated)}, unchanged {len(res.unchanged)}")
+    say(f"added {len(res.added)}, updated {len(res.updated)}, unchanged {len(res.unchanged)}, retired {len(retired)}")
     if text is not None and res.added + res.updated + res.unchanged:
-        console.print(f"id: {(res.added + res.updated + res.unchanged)[0]}", highlight=False)
+        say(f"id: {(res.added + res.updated + res.unchanged)[0]}")
 
 
 @memory_app.command("search")
-@friendly
 def search_cmd(
     namespace: Namespace,
     query: Annotated[str, typer.Argument(help="what to look for")],
@@ -174,49 +206,62 @@ def search_cmd(
     session: Annotated[str | None, typer.Option()] = None,
     since: Annotated[str | None, typer.Option(help="event time from (ISO)")] = None,
     until: Annotated[str | None, typer.Option(help="event time to (ISO)")] = None,
-    as_of: Annotated[str | None, typer.Option(help="search memory as it was at this time (ISO)")] = None,
+    as_of_event: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of-event",
+            "--as-of",
+            help="EVENT clock: what had happened by this time (ISO); items later superseded count "
+            "if their successor happened after it; items without an event time are left out",
+        ),
+    ] = None,
+    as_of_ingested: Annotated[
+        str | None,
+        typer.Option(help="INGESTION clock: memory exactly as it was stored at this time (ISO)"),
+    ] = None,
     include_invalid: Annotated[bool, typer.Option(help="also superseded / invalidated items")] = False,
     as_json: Json = False,
 ) -> None:
-    """Hybrid (or dense / sparse) search over currently valid memory."""
+    """Hybrid (or dense / sparse) search over currently valid memory, or memory as of a time on either clock."""
+    from agentrag.errors import InputError
+    from agentrag.memory.store import SearchFilters
+    from agentrag.memory.temporal import search_as_of_event
+    from agentrag.types import LEVELS
+
     if mode not in ("hybrid", "dense", "sparse"):
         raise InputError(f"unknown mode {mode!r}; valid choices: dense, hybrid, sparse")
+    if as_of_event and as_of_ingested:
+        raise InputError("give one clock: --as-of-event (when things happened) or --as-of-ingested (what was stored)")
     levels = tuple(_level(lv) for lv in level) if level else LEVELS
     filters = SearchFilters(
-        levels=cast(tuple[Level, ...], levels),
+        levels=levels,
         speaker=speaker,
         session_id=session,
         time_from=_when(since, "--since"),
         time_to=_when(until, "--until"),
-        as_of=_when(as_of, "--as-of"),
+        as_of=_when(as_of_ingested, "--as-of-ingested"),
         include_invalid=include_invalid,
     )
+    event_at = _when(as_of_event, "--as-of-event")
     with _store() as store:
-        hits = store.search(namespace, query, k=k, filters=filters, mode=cast(SearchMode, mode))
+        _hint(store, namespace)
+        if event_at is not None:
+            hits = search_as_of_event(store, namespace, query, when=event_at, k=k, filters=filters, mode=mode)
+        else:
+            hits = store.search(namespace, query, k=k, filters=filters, mode=mode)  # type: ignore[arg-type]
     if as_json:
-        console.print_json(json.dumps([h.model_dump(mode="json") for h in hits]))
+        print_json(json.dumps([h.model_dump(mode="json") for h in hits]))
         return
     if not hits:
-        console.print(f"nothing found in namespace {namespace!r}", highlight=False)
+        say(f"nothing found in namespace {namespace!r}")
         return
-    table = Table(
-        "#", "score", "dense", "bm25", "id", "level", "text", title=f"{mode} search: {query}", title_justify="left"
-    )
+    table = id_table(f"{mode} search: {query}", [("id", [h.item.id for h in hits])], "#", "score", "level", "text")
     for h in hits:
-        table.add_row(
-            str(h.rank),
-            f"{h.score:.4f}",
-            "" if h.dense_score is None else f"{h.dense_score:.3f}",
-            "" if h.sparse_score is None else f"{h.sparse_score:.2f}",
-            h.item.id,
-            h.item.level,
-            h.item.text,
-        )
-    console.print(table)
+        _row(table, h.item.id, h.rank, f"{h.score:.4f}", h.item.level, h.item.text)
+    console().print(table)
 
 
 @memory_app.command("list")
-@friendly
 def list_cmd(
     namespace: Namespace,
     level: Annotated[str | None, typer.Option(help="raw | fact | episode")] = None,
@@ -227,154 +272,126 @@ def list_cmd(
 ) -> None:
     """List items, oldest first."""
     with _store() as store:
+        _hint(store, namespace)
         items = store.list(namespace, _level(level), limit=limit, offset=offset, include_invalid=include_invalid)
     if as_json:
-        console.print_json(json.dumps([i.model_dump(mode="json") for i in items]))
+        print_json(json.dumps([i.model_dump(mode="json") for i in items]))
         return
-    console.print(_items_table(items, f"{namespace}: {len(items)} items from offset {offset}"))
+    console().print(_items_table(items, f"{namespace}: {len(items)} items from offset {offset}"))
+
+
+@memory_app.command("namespaces")
+def namespaces_cmd(as_json: Json = False) -> None:
+    """Every namespace in this data folder, with its count of current items."""
+    from agentrag.errors import InputError
+
+    with _store() as store:
+        lister = getattr(store, "namespaces", None)
+        if lister is None:
+            raise InputError(f"{type(store).__name__} cannot list namespaces")
+        counts: dict[str, int] = lister()
+    if as_json:
+        print_json(json.dumps(counts))
+        return
+    if not counts:
+        say("no namespaces yet; add some with `agentrag ingest PATH -n NAME` or `agentrag memory add`")
+        return
+    table = id_table("namespaces", [("namespace", list(counts))], "current items")
+    for ns, n in counts.items():
+        _row(table, ns, n)
+    console().print(table)
+
+
+def _not_found(what: str) -> None:
+    from agentrag.errors import NotFoundError
+
+    raise NotFoundError(what)
 
 
 @memory_app.command("history")
-@friendly
 def history_cmd(
     namespace: Namespace, item_id: Annotated[str, typer.Argument(help="item id")], as_json: Json = False
 ) -> None:
-    """Every recorded change to an item (also after it was forgotten)."""
+    """Every recorded change to an item (also after it was forgotten); exit status 3 if it has none."""
     with _store() as store:
         entries = store.history(namespace, item_id)
-    if as_json:
-        console.print_json(json.dumps([e.model_dump(mode="json") for e in entries]))
-        return
+        if not entries:
+            _hint(store, namespace)
     if not entries:
-        console.print(f"no history for {item_id!r} in namespace {namespace!r}", highlight=False)
+        _not_found(f"no item {item_id!r} in namespace {namespace!r} (it has no history)")
+    if as_json:
+        print_json(json.dumps([e.model_dump(mode="json") for e in entries]))
         return
-    table = Table(
-        "#", "at", "event", "actor", "reason", "before", "after", "related", title=item_id, title_justify="left"
+    table = id_table(
+        item_id, [("related", [e.related_id or "" for e in entries])], "#", "at", "event", "actor", "reason", "before",
+        "after",
     )
     for e in entries:
-        table.add_row(
-            str(e.seq),
-            f"{e.at:%Y-%m-%d %H:%M:%S}",
-            e.event,
-            e.actor,
-            e.reason,
-            e.before or "",
-            e.after or "",
-            e.related_id or "",
-        )
-    console.print(table)
+        _row(table, e.related_id, e.seq, f"{e.at:%Y-%m-%d %H:%M:%S}", e.event, e.actor, e.reason, e.before, e.after)
+    console().print(table)
 
 
 @memory_app.command("explain")
-@friendly
 def explain_cmd(
     namespace: Namespace, item_id: Annotated[str, typer.Argument(help="item id")], as_json: Json = False
 ) -> None:
-    """Where an item came from (down to raw text) and what replaced it."""
+    """Where an item came from (down to raw text) and what replaced it; exit status 3 if there is no such item."""
     with _store() as store:
         why = store.explain(namespace, item_id)
     if as_json:
-        console.print_json(why.model_dump_json())
+        print_json(why.model_dump_json())
         return
-    console.print(_items_table([why.item], "item"))
+    console().print(_items_table([why.item], "item"))
     for title, items in (
         ("derived from (nearest first)", why.derived_from),
         ("superseded by (oldest first)", why.superseded_by),
         ("supersedes", why.supersedes),
     ):
         if items:
-            console.print(_items_table(list(items), title))
-    console.print(
-        f"{len(why.history)} history entries; see `agentrag memory history -n {namespace} {item_id}`", highlight=False
-    )
+            console().print(_items_table(list(items), title))
+    say(f"{len(why.history)} history entries; see `agentrag memory history -n {namespace} {item_id}`")
 
 
 @memory_app.command("forget")
-@friendly
 def forget_cmd(
     namespace: Namespace,
     item_ids: Annotated[list[str], typer.Argument(help="item ids to delete for good")],
     reason: Annotated[str, typer.Option(help="why (kept in the history log)")] = "forgotten on request",
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
-    """Hard-delete items (the only hard delete; the history log keeps a record)."""
+    """Hard-delete items (the only hard delete; the history log keeps a record); exit status 3 if any id is unknown."""
     if not yes and not typer.confirm(f"permanently delete {len(item_ids)} item(s) from {namespace!r}?"):
         raise typer.Exit(1)
     with _store() as store:
+        present = {it.id for it in store.get(namespace, item_ids)}
         n = store.forget(namespace, item_ids, reason=reason, actor="cli")
-    console.print(f"forgot {n} of {len(item_ids)} item(s)")
+    say(f"forgot {n} of {len(item_ids)} item(s)")
+    missing = [i for i in item_ids if i not in present]
+    if missing:
+        _not_found(f"no item {', '.join(repr(i) for i in missing)} in namespace {namespace!r}")
 
 
 @memory_app.command("stats")
-@friendly
 def stats_cmd(namespace: Namespace, as_json: Json = False) -> None:
     """Counts per level, history and provenance sizes, BM25 state."""
-    from agentrag.memory import ChromaStore
+    from rich.table import Table
+
+    from agentrag.errors import InputError
 
     with _store() as store:
-        if not isinstance(store, ChromaStore):
-            raise InputError("stats needs the Chroma store")
-        stats = store.stats(namespace)
+        stats_of = getattr(store, "stats", None)
+        if stats_of is None:
+            raise InputError(f"stats needs the Chroma store, not {type(store).__name__}")
+        _hint(store, namespace)
+        stats = stats_of(namespace)
     if as_json:
-        console.print_json(json.dumps(stats))
+        print_json(json.dumps(stats))
         return
     table = Table(
-        "level",
-        "current",
-        "all versions",
-        title=f"{namespace} ({stats['backend']}, {stats['embedder']})",
+        "level", "current", "all versions", title=f"{namespace} ({stats['backend']}, {stats['embedder']})",
         title_justify="left",
     )
     for lv, c in stats["levels"].items():
-        table.add_row(lv, str(c["valid"]), str(c["total"]))
-    console.print(table)
-    console.print(f"history entries: {stats['history_entries']}; provenance edges: {stats['provenance_edges']}")
-
-
-@bench_app.callback()
-def bench_main() -> None:
-    """Benchmarks (a callback keeps ``bench`` a group even with one command)."""
-
-
-@bench_app.command("memory")
-@friendly
-def bench_memory(
-    items: Annotated[int, typer.Option(help="how many memory items")] = 10_000,
-    queries: Annotated[int, typer.Option(help="questions timed per search mode")] = 200,
-    repeats: Annotated[int, typer.Option(help="interleaved search passes over the questions")] = 3,
-    embed_sample: Annotated[int, typer.Option(help="items for the with-embedding ingest run")] = 2000,
-    corpus: Annotated[Path | None, typer.Option(help="data folder with locomo/, hotpotqa/, musique/")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="where corpus vectors are cached between runs")] = None,
-    record: Annotated[Path | None, typer.Option(help="merge into <PATH>.json and rewrite <PATH>.md")] = None,
-    variants: Annotated[
-        str, typer.Option(help="vectors of repeated-with-variation items: embed | perturb (base vector + noise)")
-    ] = "embed",
-    as_json: Json = False,
-) -> None:
-    """Ingest throughput and dense / BM25 / hybrid search latency at N items."""
-    from agentrag.memory.bench import record as record_result
-    from agentrag.memory.bench import run_memory_bench, to_markdown
-
-    if variants not in ("embed", "perturb"):
-        raise InputError(f"unknown --variants {variants!r}; valid choices: embed, perturb")
-    if items < 1 or queries < 1 or embed_sample < 1 or repeats < 1:
-        raise InputError("--items, --queries, --embed-sample and --repeats must be positive")
-    if corpus is not None and not (corpus / "locomo").is_dir():
-        raise InputError(f"{corpus} has no locomo/ folder; point --corpus at the shared data folder")
-    cache = cache_dir or _settings().data_dir / "bench-cache"
-    result = run_memory_bench(
-        items,
-        corpus_dir=corpus,
-        cache_dir=cache,
-        n_queries=queries,
-        embed_sample=embed_sample,
-        repeats=repeats,
-        variants=variants,
-        progress=lambda msg: err.print(f"[dim]{msg}[/]"),
-    )
-    if record is not None:
-        record_result(result, record)
-    if as_json:
-        console.print_json(result.model_dump_json())
-    else:
-        console.print(to_markdown([result]))
+        _row(table, lv, c["valid"], c["total"])
+    console().print(table)
+    say(f"history entries: {stats['history_entries']}; provenance edges: {stats['provenance_edges']}")

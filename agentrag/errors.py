@@ -70,3 +70,7 @@ class MemoryStoreError(AgentRagError):
 
 class ConflictError(MemoryStoreError):
     """A compare-and-set lost: another writer changed the item first (e.g. superseded it)."""
+
+
+class NotFoundError(MemoryStoreError):
+    """An item or namespace asked for by name does not exist (HTTP 404, CLI exit status 3)."""

@@ -8,24 +8,19 @@ to a content hash, so adding the same text twice is a no-op.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentrag.errors import InputError
 from agentrag.memory.chunking import chunk_text
-from agentrag.memory.loaders import read_text_file
+from agentrag.memory.loaders import record_fields
 from agentrag.types import MemoryItem
 
 log = logging.getLogger(__name__)
-
-TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst")
-DATA_SUFFIXES = (".jsonl", ".json")
 
 
 class Document(BaseModel):
@@ -92,19 +87,17 @@ def documents_from(
 
 
 def _from_dict(entry: dict[str, Any], where: str) -> Document:
-    if "content" in entry and "text" not in entry:  # chat message
-        entry = {
-            "text": entry["content"],
-            "speaker": entry.get("speaker") or entry.get("name") or entry.get("role"),
-            "session_id": entry.get("session_id"),
-            "event_time": entry.get("time") or entry.get("event_time"),
-            "source_id": entry.get("id") or entry.get("source_id"),
-            "chunk": False,
-        }
+    fields = record_fields(entry, where) if _is_message(entry) else None
+    if fields is not None:  # a chat message: the same reading as a JSONL file's messages
+        entry = {k: fields[k] for k in ("text", "speaker", "session_id", "event_time", "source_id")} | {"chunk": False}
     try:
         return Document.model_validate({k: v for k, v in entry.items() if v is not None})
     except ValidationError as exc:
         raise InputError(f"{where}: not a valid document: {exc.errors()[0]['msg']}") from exc
+
+
+def _is_message(entry: dict[str, Any]) -> bool:
+    return ("content" in entry and "text" not in entry) or any(k in entry for k in ("speaker", "name", "role"))
 
 
 def to_raw_items(docs: Iterable[Document], namespace: str, max_chunk_chars: int = 800) -> list[MemoryItem]:
@@ -133,44 +126,3 @@ def to_raw_items(docs: Iterable[Document], namespace: str, max_chunk_chars: int 
                 )
             )
     return items
-
-
-def documents_from_path(path: Path, max_chars: int = 2_000_000) -> Iterator[Document]:
-    """Documents from a text/Markdown file, a JSONL/JSON file of documents, or a folder of them."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    files = (
-        sorted(p for p in path.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES + DATA_SUFFIXES)
-        if path.is_dir()
-        else [path]
-    )
-    if not files:
-        raise InputError(f"{path}: no {', '.join(TEXT_SUFFIXES + DATA_SUFFIXES)} files found")
-    for f in files:
-        text = read_text_file(f)
-        if f.suffix.lower() in TEXT_SUFFIXES:
-            check_text(text, str(f), max_chars)
-            yield Document(text=text, source_id=f"file:{f.name}", title=f.stem)
-        else:
-            yield from _documents_from_json(f, text, max_chars)
-
-
-def _documents_from_json(f: Path, text: str, max_chars: int) -> Iterator[Document]:
-    try:
-        rows = (
-            [json.loads(line) for line in text.splitlines() if line.strip()]
-            if f.suffix == ".jsonl"
-            else json.loads(text)
-        )
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{f}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
-    rows = rows if isinstance(rows, list) else [rows]
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise InputError(f"{f}: record {i} is not an object")
-        doc_id = row.get("doc_id") or row.get("id") or f"{f.name}#{i}"
-        body = row.get("text") or row.get("contents") or row.get("content")
-        if not isinstance(body, str):
-            raise InputError(f"{f}: record {i} has no 'text' (or 'contents'/'content') string")
-        check_text(body, f"{f} record {i}", max_chars)
-        yield Document(text=body, source_id=str(doc_id), title=row.get("title"))

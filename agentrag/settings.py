@@ -1,4 +1,4 @@
-"""Settings: environment (prefix ``AGENTRAG_``), an optional YAML file, then code.
+"""Settings: defaults < environment (prefix ``AGENTRAG_``) < YAML file < command line < code.
 
 Backends are a discriminated union on ``kind`` so a config is checked whole at load
 time and dispatched with ``match``; unknown keys are rejected rather than ignored,
@@ -11,11 +11,8 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-
-from agentrag.errors import ConfigError
 
 
 class _Strict(BaseModel):
@@ -139,6 +136,14 @@ class NotesConfig(_Strict):
     max_items: int = 15
 
 
+class ServerConfig(_Strict):
+    """HTTP API limits (``agentrag serve``)."""
+
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1, description="refuse request bodies larger than this with 413, before reading them"
+    )
+
+
 def default_data_dir() -> Path:
     """Where memory, history and checkpoints live unless told otherwise."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -160,6 +165,14 @@ class Settings(BaseSettings):
     notes: NotesConfig = Field(default_factory=NotesConfig)
     max_rounds: int = Field(4, description="hard cap on retrieve/judge rounds in the answer graph")
     max_input_chars: int = Field(2_000_000, description="refuse single inputs larger than this")
+    server: ServerConfig = Field(default_factory=ServerConfig)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_is_a_folder(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{str(value)!r} is a file, not a folder")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -170,44 +183,61 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Code beats environment beats the config file."""
-        return (init_settings, env_settings, _YamlFileSource(settings_cls))
+        """Only what ``load_settings`` hands over: it applies the one precedence rule itself."""
+        return (init_settings,)
 
 
-class _YamlFileSource(PydanticBaseSettingsSource):
-    """Reads the file named by ``AGENTRAG_CONFIG`` (YAML), if any."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        path = os.environ.get("AGENTRAG_CONFIG")
-        return _read_yaml(Path(path)) if path else {}
+UNIONS: dict[str, dict[str, type[BaseModel]]] = {
+    "llm": {"local": LocalLLMConfig, "openai": OpenAIConfig, "vllm": VLLMConfig, "scripted": ScriptedConfig},
+    "chroma": {"embedded": EmbeddedChroma, "http": HttpChroma},
+}
+DEFAULT_KINDS = {"llm": "local", "chroma": "embedded"}
+"""The kind a union block has when no layer names one (so ``AGENTRAG_LLM__N_CTX`` alone tunes the default)."""
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
-    return data
+def load_settings(
+    config_file: str | Path | None = None,
+    *,
+    cli: dict[str, Any] | None = None,
+    cli_flags: dict[tuple[str, ...], str] | None = None,
+    skip: tuple[str, ...] = (),
+    environ: dict[str, str] | None = None,
+    **code: Any,
+) -> Settings:
+    """Settings from, highest first: ``code`` keywords, ``cli`` flags, the YAML file, the environment, defaults.
 
-
-def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
-    """Build settings from a YAML file, the environment and keyword overrides.
-
-    Errors come back as ``ConfigError`` naming each bad key, so the CLI can show
-    them without a traceback.
+    The file is ``config_file`` (``--config``) or else ``AGENTRAG_CONFIG``. ``skip``
+    drops whole sections from every layer (so ``memory stats`` is not broken by a bad
+    ``AGENTRAG_LLM__KIND`` it never uses). Errors are ``ConfigError`` naming the
+    variable, file key or flag that was wrong; see ``agentrag.settings_layers``.
     """
-    file_values = _read_yaml(Path(config_file)) if config_file else {}
-    try:
-        return Settings(**{**file_values, **overrides})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems} (llm kinds: {', '.join(LLM_KINDS)})") from exc
+    from agentrag import settings_layers as sl
+
+    env = dict(os.environ) if environ is None else environ
+    layers = [sl.Layer("defaults", {k: {"kind": v} for k, v in DEFAULT_KINDS.items()}), sl.env_layer(Settings, env)]
+    if config_file is not None:
+        layers.append(sl.file_layer(Path(config_file), "--config"))
+    elif env.get(sl.ENV_CONFIG):
+        layers.append(sl.file_layer(Path(env[sl.ENV_CONFIG]), sl.ENV_CONFIG))
+    layers.append(sl.cli_layer(cli or {}, cli_flags or {}))
+    layers.append(sl.code_layer(code))
+    for layer in layers:
+        for section in skip:
+            layer.values.pop(section, None)
+    settings: Settings = sl.build(Settings, layers, UNIONS)
+    return settings
+
+
+def peek_llm_kind(config_file: str | Path | None = None) -> str:
+    """The ``llm.kind`` the file and environment would give, without validating anything else."""
+    from agentrag import settings_layers as sl
+
+    layers = [sl.Layer("defaults", {k: {"kind": v} for k, v in DEFAULT_KINDS.items()}), sl.env_layer(Settings)]
+    path = config_file or os.environ.get(sl.ENV_CONFIG)
+    if path:
+        layers.append(sl.file_layer(Path(path), "--config" if config_file else sl.ENV_CONFIG))
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = sl.merge(merged, layer.values, UNIONS)
+    llm = merged.get("llm")
+    return str(llm.get("kind", "local")) if isinstance(llm, dict) else "local"

@@ -51,3 +51,122 @@ def test_bad_input_is_a_422_with_the_message(make_rag):
         assert r.status_code in (404, 422)
         r = client.post("/v1/team-a/ask", json={"question": "hi", "bogus": 1})
         assert r.status_code == 422
+
+
+# -- one error shape, 400/404/413/422 where they belong, more routes, OpenAPI, docs page ------------------
+ERROR_KEYS = {"error", "status", "detail", "fields"}
+
+
+def _is_error(r, status: int, error: str | None = None) -> dict:
+    body = r.json()
+    assert r.status_code == status, (r.status_code, body)
+    assert set(body) == ERROR_KEYS and body["status"] == status, body
+    if error is not None:
+        assert body["error"] == error, body
+    return body
+
+
+def test_every_error_has_the_same_shape(make_rag):
+    rag = make_rag(SCRIPT, server={"max_body_bytes": 2000})
+    with TestClient(create_app(rag=rag)) as client:
+        _is_error(client.post("/v1/team-a/ask", json={"question": "   "}), 422, "InputError")
+        body = _is_error(client.post("/v1/team-a/ask", json={"question": "hi", "bogus": 1}), 422, "ValidationError")
+        assert body["fields"][0]["location"] == "body.bogus"
+        body = _is_error(
+            client.post("/v1/team-a/ask", content=b'{"question": "hi",', headers={"content-type": "application/json"}),
+            400,
+            "MalformedJSON",
+        )
+        assert "not valid JSON" in body["detail"]
+        _is_error(client.get("/v1/team-a/search", params={"q": "x", "k": 0}), 422, "ValidationError")
+        _is_error(client.get("/v1/team-a/search", params={"q": "x", "k": 101}), 422, "ValidationError")
+        _is_error(client.get("/v1/team-a/items/r-0000/history"), 404, "NotFoundError")
+        _is_error(client.get("/v1/team-a/items/r-0000/explain"), 404, "NotFoundError")
+        _is_error(client.get("/nowhere"), 404, "NotFound")
+        huge = json.dumps({"question": "x" * 5000})
+        body = _is_error(client.post("/v1/team-a/ask", content=huge, headers={"content-type": "application/json"}), 413)
+        assert "server.max_body_bytes" in body["detail"]
+
+        def chunks():  # no Content-Length: counted as it arrives
+            yield b'{"question": "'
+            for _ in range(10):
+                yield b"x" * 500
+            yield b'"}'
+
+        _is_error(client.post("/v1/team-a/ask", content=chunks(), headers={"content-type": "application/json"}), 413)
+
+
+def test_list_explain_and_stats_routes(make_rag):
+    rag = make_rag(SCRIPT)
+    with TestClient(create_app(rag=rag)) as client:
+        docs = [{"text": "Mercyful Fate is a Danish band from Copenhagen.", "source_id": "d1"}]
+        assert client.post("/v1/team-a/memory", json={"documents": docs, "derive": False}).status_code == 200
+        items = client.get("/v1/team-a/items").json()
+        assert [i["source_id"] for i in items] == ["d1"]
+        assert client.get("/v1/team-b/items").json() == []
+        why = client.get(f"/v1/team-a/items/{items[0]['id']}/explain").json()
+        assert why["item"]["id"] == items[0]["id"] and why["history"][0]["event"] == "add"
+        assert client.get("/v1/team-a/stats").json()["levels"]["raw"] == {"valid": 1, "total": 1}
+        msgs = [{"speaker": "Alice", "content": "I moved to Paris!", "session_id": "s2", "time": "2023-06-05T10:00:00Z"}]
+        client.post("/v1/team-c/memory", json={"messages": msgs, "derive": False})
+        (item,) = client.get("/v1/team-c/items").json()
+        assert (item["speaker"], item["session_id"], item["event_time"][:10]) == ("Alice", "s2", "2023-06-05")
+
+
+def test_openapi_documents_routes_and_errors(make_rag):
+    rag = make_rag(SCRIPT)
+    with TestClient(create_app(rag=rag)) as client:
+        spec = client.get("/openapi.json").json()
+    assert "ErrorBody" in spec["components"]["schemas"]
+    assert "every error response" in spec["info"]["description"].lower()
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            assert op.get("description"), f"{method} {path} has no description"
+            assert op["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    history = spec["paths"]["/v1/{namespace}/items/{item_id}/history"]["get"]["responses"]
+    assert "404" in history and "413" in history
+    k = next(p for p in spec["paths"]["/v1/{namespace}/search"]["get"]["parameters"] if p["name"] == "k")
+    assert k["schema"]["minimum"] == 1 and k["description"]
+
+
+def test_docs_page_is_served_from_the_package_and_renders_offline(tmp_path):
+    """A real uvicorn on loopback and headless Chromium: the page renders the routes with no CDN."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    import pytest
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "AGENTRAG_DATA_DIR": str(tmp_path / "data"), "AGENTRAG_LLM__KIND": "scripted"}
+    env.pop("AGENTRAG_CONFIG", None)
+    code = f"import uvicorn; from agentrag.server.app import create_app; uvicorn.run(create_app(), host='127.0.0.1', port={port})"
+    server = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):
+            try:
+                html = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1).text
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("server did not start: " + server.stderr.read().decode()[-2000:])
+        assert "http://" not in html and "https://" not in html  # nothing fetched from elsewhere
+        dom = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom",
+             f"http://127.0.0.1:{port}/docs"],
+            capture_output=True, text=True, timeout=120,
+        ).stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "<code>/v1/{namespace}/ask</code>" in dom and '<details id="ErrorBody">' in dom  # rendered by its script

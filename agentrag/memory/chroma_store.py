@@ -36,6 +36,7 @@ from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 
 from agentrag.errors import InputError, MemoryStoreError, NamespaceError
+from agentrag.errors import NotFoundError as ItemNotFoundError
 from agentrag.ledger import DERIVED_FROM, SUPERSEDED_BY, Change, Edge, Ledger, open_ledger
 from agentrag.memory import records
 from agentrag.memory.bm25 import Bm25Stats
@@ -356,8 +357,26 @@ class ChromaStore:
     def _get_one(self, ns: str, item_id: str) -> MemoryItem:
         got = self.get(ns, [item_id])
         if not got:
-            raise MemoryStoreError(f"no item {item_id!r} in namespace {ns!r}")
+            raise ItemNotFoundError(f"no item {item_id!r} in namespace {ns!r}")
         return got[0]
+
+    def current_ids_of_source(self, namespace: str, source_id: str, level: Level = "raw") -> set[str]:
+        """Ids of the currently valid items of one source (a document): what re-ingesting it may retire."""
+        ns = validate_namespace(namespace)
+        col = self.vectors.collection(ns, level, create=False)
+        if col is None:
+            return set()
+        where = records.where(SearchFilters(source_id=source_id), utcnow())
+        return set(col.get(where=where, include=[])["ids"])
+
+    def namespaces(self) -> dict[str, int]:
+        """Every namespace that has collections here, with its count of currently valid items."""
+        names: set[str] = set()
+        for col in self.vectors.client.list_collections():
+            ns = (col.metadata or {}).get("agentrag_namespace")
+            if isinstance(ns, str):
+                names.add(ns)
+        return {ns: self.count(ns) for ns in sorted(names)}
 
     def count(self, namespace: str, level: Level | None = None, *, include_invalid: bool = False) -> int:
         """How many items a namespace holds (currently valid only, by default)."""

@@ -7,6 +7,8 @@
 * HotpotQA / MuSiQue paragraphs, from the pooled ``*.corpus.jsonl`` or the
   per-question files (``paragraphs`` lists); ``doc_id`` is the source id, so a
   paragraph shared by many questions is stored once.
+* JSON records (documents or chat messages), read by ``record_fields``, the one
+  reading shared by file ingest and the Python/HTTP APIs.
 * Plain text and Markdown, chunked on paragraph/sentence boundaries
   (``agentrag.memory.chunking``); Markdown is first split at headings and each
   chunk keeps its heading path in ``meta["heading"]``.
@@ -169,17 +171,23 @@ def text_items(
     markdown: bool = False,
     max_chars: int = 800,
     meta: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    where: str | None = None,
 ) -> list[MemoryItem]:
-    """Chunk a text (or Markdown, split at headings first) into raw items."""
+    """Chunk a text (or Markdown, split at headings first) into raw items.
+
+    ``extra`` holds item fields every chunk shares (speaker, session_id, event_time);
+    ``where`` names the input in errors (default: the source id).
+    """
     if not text.strip():
-        raise InputError(f"{source_id}: text is empty")
+        raise InputError(f"{where or source_id}: text is empty")
     sections = _markdown_sections(text) if markdown else [("", text)]
     items: list[MemoryItem] = []
     for heading, body in sections:
         for chunk in chunk_text(body, max_chars=max_chars):
             if not chunk.text:
                 continue
-            extra = {"heading": heading} if heading else {}
+            more = {"heading": heading} if heading else {}
             items.append(
                 MemoryItem.new(
                     namespace=namespace,
@@ -187,10 +195,64 @@ def text_items(
                     text=chunk.text,
                     source_id=source_id,
                     position=len(items),
-                    meta={**(meta or {}), **extra},
+                    meta={**(meta or {}), **more},
+                    **dict(extra or {}),
                 )
             )
     return items
+
+
+_SPEAKER_KEYS = ("speaker", "name", "role")
+_TEXT_KEYS = ("text", "content", "contents")
+_TIME_KEYS = ("time", "event_time", "timestamp", "date")
+_ID_KEYS = ("source_id", "doc_id", "id")
+
+
+def record_fields(row: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Normalise one JSON record, a document or a chat message, to item fields.
+
+    The one reading of records shared by file ingest, ``memory add`` and the Python
+    and HTTP APIs: ``text``/``content``/``contents`` is the text; ``speaker``/``name``/
+    ``role``, ``session_id`` and ``time``/``event_time`` are kept; a record with a
+    speaker, or with ``content`` but no ``text``, is a chat message (kept whole),
+    anything else a document (chunked) whose ``source_id``/``doc_id``/``id`` names it.
+    """
+    body = next((row[k] for k in _TEXT_KEYS if k in row), None)
+    if not isinstance(body, str) or not body.strip():
+        raise InputError(f"{where}: no non-empty 'text' (or 'content'/'contents') string")
+    speaker = next((row[k] for k in _SPEAKER_KEYS if row.get(k) is not None), None)
+    stamp = next((row[k] for k in _TIME_KEYS if row.get(k) is not None), None)
+    sid = next((row[k] for k in _ID_KEYS if row.get(k) is not None), None)
+    session = row.get("session_id", row.get("session"))
+    title = row.get("title")
+    return {
+        "text": body,
+        "source_id": None if sid is None else str(sid),
+        "title": None if title is None else str(title),
+        "speaker": None if speaker is None else str(speaker),
+        "session_id": None if session is None else str(session),
+        "event_time": None if stamp is None else parse_time(stamp, where),
+        "chunk": speaker is None and not ("content" in row and "text" not in row),
+    }
+
+
+def parse_time(value: object, where: str) -> datetime:
+    """An aware datetime from ISO 8601 (``2023-01-05T10:00:00Z``, ``2023-01-05``), LoCoMo's format or epoch seconds."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+        try:
+            return parse_locomo_time(value)
+        except InputError:
+            pass
+    raise InputError(f"{where}: time {value!r} is not an ISO date/time (e.g. 2023-01-05T10:00:00Z)")
 
 
 def read_text_file(path: Path) -> str:
@@ -204,15 +266,6 @@ def read_text_file(path: Path) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-
-
-def file_items(path: Path, namespace: str, *, max_chars: int = 800) -> list[MemoryItem]:
-    """Raw items from a ``.txt``/``.md`` file; binary or non-UTF-8 files are refused."""
-    text = read_text_file(path)
-    markdown = path.suffix.lower() in (".md", ".markdown")
-    return text_items(
-        text, namespace, source_id=f"file:{path.name}", markdown=markdown, max_chars=max_chars, meta={"file": path.name}
-    )
 
 
 def _markdown_sections(text: str) -> list[tuple[str, str]]:

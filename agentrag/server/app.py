@@ -1,8 +1,10 @@
-"""FastAPI app for chat backends: ask, chat (optionally streamed as server-sent events), add, search, history.
+"""FastAPI app for chat backends: ask, chat (optionally streamed as server-sent events), memory routes.
 
-One ``AgentRAG`` per process, created at startup from settings. Requests are
-scoped by the namespace in the path; the store enforces it again. User errors
-map to 4xx with the library's message; backend failures to 502/504.
+One ``AgentRAG`` per process, created at startup from settings, so the embedder
+and the generator load once and serve every request. Requests are scoped by the
+namespace in the path; the store enforces it again. Every error has one shape
+(``agentrag.server.errors.ErrorBody``); the API reference is served from the
+package at ``/docs`` (no CDN), from ``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -10,18 +12,26 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from importlib import resources
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrag.api import AgentRAG, IngestReport
-from agentrag.errors import AgentRagError, BackendError, InputError, NamespaceError
+from agentrag.errors import AgentRagError, NotFoundError
 from agentrag.ingest import Document
-from agentrag.memory.store import HistoryEntry
-from agentrag.settings import Settings
-from agentrag.types import Answer, Hit
+from agentrag.memory.store import Explanation, HistoryEntry
+from agentrag.server.errors import BodyLimit, ErrorBody, install, responses, status_for
+from agentrag.settings import Settings, load_settings
+from agentrag.types import Answer, Hit, MemoryItem
+
+API_DESCRIPTION = """Question answering and chat over a long-lived memory, scoped by namespace.
+
+Every error response has the same JSON body: `{"error", "status", "detail", "fields"}`
+(`ErrorBody`): 400 malformed JSON, 404 unknown item or route, 413 body over
+`server.max_body_bytes`, 422 invalid value, 500 bug, 502/504 generator failed / timed out."""
 
 
 class AskRequest(BaseModel):
@@ -29,10 +39,10 @@ class AskRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    question: str
-    thread_id: str | None = None
-    session_id: str | None = None
-    stream: bool = False
+    question: str = Field(description="the question or chat message")
+    thread_id: str | None = Field(None, description="checkpoint thread id (resume or inspect later)")
+    session_id: str | None = Field(None, description="chat session the turn belongs to (chat only)")
+    stream: bool = Field(False, description="answer as server-sent events: node, token, then answer (ask only)")
 
 
 class AddRequest(BaseModel):
@@ -40,9 +50,12 @@ class AddRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    documents: list[Document] = Field(default_factory=list)
-    messages: list[dict[str, Any]] = Field(default_factory=list)
-    derive: bool = True
+    documents: list[Document] = Field(default_factory=list, description="documents (chunked)")
+    messages: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="chat messages: {speaker|role|name, content, session_id, time} (kept whole, with their metadata)",
+    )
+    derive: bool = Field(True, description="also extract facts and episodes with the generator")
 
 
 class ForgetRequest(BaseModel):
@@ -64,55 +77,102 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
         if rag is None:
             app.state.rag.close()
 
-    app = FastAPI(title="agentrag", lifespan=lifespan)
-
-    @app.exception_handler(AgentRagError)
-    async def _errors(request: Request, exc: AgentRagError) -> JSONResponse:
-        match exc:
-            case NamespaceError() | InputError():
-                status = 422
-            case BackendError():
-                status = 504 if "timed out" in str(exc) else 502
-            case _:
-                status = 500
-        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=status)
+    limit = (settings or (rag.settings if rag else None) or load_settings()).server.max_body_bytes
+    app = FastAPI(
+        title="agentrag",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        responses=responses(400, 413, 422),
+    )
+    app.add_middleware(BodyLimit, limit=limit)
+    install(app)
 
     def get(request: Request) -> AgentRAG:
         r: AgentRAG = request.app.state.rag
         return r
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses={})
     async def healthz() -> dict[str, str]:
+        """Liveness probe."""
         return {"status": "ok"}
 
-    @app.post("/v1/{namespace}/ask", response_model=None)
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """The API reference, rendered in the browser from /openapi.json by a page shipped in the package."""
+        return HTMLResponse(resources.files("agentrag.server").joinpath("docs.html").read_text(encoding="utf-8"))
+
+    @app.post("/v1/{namespace}/ask", response_model=None, responses=responses(502, 504))
     async def ask(namespace: str, body: AskRequest, request: Request) -> Answer | StreamingResponse:
+        """Answer a question from the namespace's memory, with citations (or abstain)."""
         r = get(request)
         if body.stream:
             return StreamingResponse(_sse(r, body.question, namespace, body.thread_id), media_type="text/event-stream")
         return await r.aask(body.question, namespace=namespace, thread_id=body.thread_id)
 
-    @app.post("/v1/{namespace}/chat")
+    @app.post("/v1/{namespace}/chat", responses=responses(502, 504))
     def chat(namespace: str, body: AskRequest, request: Request) -> Answer:
+        """One chat turn: answer from memory as it was, then remember the message."""
         return get(request).chat(
             body.question, namespace=namespace, session_id=body.session_id, thread_id=body.thread_id
         )
 
-    @app.post("/v1/{namespace}/memory")
+    @app.post("/v1/{namespace}/memory", responses=responses(502, 504))
     def add(namespace: str, body: AddRequest, request: Request) -> IngestReport:
+        """Remember documents and chat messages (idempotent: adding the same input twice writes nothing)."""
         data: list[Any] = [*body.documents, *body.messages]
         return get(request).add(data, namespace=namespace, derive=body.derive)
 
     @app.get("/v1/{namespace}/search")
-    def search(namespace: str, q: str, request: Request, k: int = 5) -> list[Hit]:
+    def search(
+        namespace: str,
+        request: Request,
+        q: Annotated[str, Query(description="what to look for")],
+        k: Annotated[int, Query(ge=1, le=100, description="how many results (1-100)")] = 5,
+    ) -> list[Hit]:
+        """Hybrid (dense + BM25) search over the namespace's currently valid memory."""
         return get(request).search(q, namespace=namespace, k=k)
 
-    @app.get("/v1/{namespace}/items/{item_id}/history")
+    @app.get("/v1/{namespace}/items")
+    def items(
+        namespace: str,
+        request: Request,
+        level: Annotated[Literal["raw", "fact", "episode"] | None, Query(description="one level only")] = None,
+        limit: Annotated[int, Query(ge=0, le=1000, description="page size")] = 100,
+        offset: Annotated[int, Query(ge=0, description="page start")] = 0,
+        include_invalid: Annotated[bool, Query(description="also superseded / invalidated items")] = False,
+    ) -> list[MemoryItem]:
+        """List the namespace's items, oldest first."""
+        return get(request).memory.list(
+            namespace, level, limit=limit, offset=offset, include_invalid=include_invalid
+        )
+
+    @app.get("/v1/{namespace}/items/{item_id}/history", responses=responses(404))
     def history(namespace: str, item_id: str, request: Request) -> list[HistoryEntry]:
-        return get(request).history(item_id, namespace=namespace)
+        """Every recorded change to an item (also after it was forgotten); 404 if it never existed."""
+        entries = get(request).history(item_id, namespace=namespace)
+        if not entries:
+            raise NotFoundError(f"no item {item_id!r} in namespace {namespace!r} (it has no history)")
+        return entries
+
+    @app.get("/v1/{namespace}/items/{item_id}/explain", responses=responses(404))
+    def explain(namespace: str, item_id: str, request: Request) -> Explanation:
+        """Where an item came from (down to raw text), what it replaced and what replaced it."""
+        return get(request).explain(item_id, namespace=namespace)
+
+    @app.get("/v1/{namespace}/stats")
+    def stats(namespace: str, request: Request) -> dict[str, Any]:
+        """Counts per level, history and provenance sizes, BM25 state."""
+        store = get(request).memory
+        stats_of = getattr(store, "stats", None)
+        if stats_of is None:
+            raise AgentRagError(f"{type(store).__name__} has no stats")
+        return dict(stats_of(namespace))
 
     @app.post("/v1/{namespace}/forget")
     def forget(namespace: str, body: ForgetRequest, request: Request) -> dict[str, int]:
+        """Hard-delete items by id (recorded in history); the only way memory loses data."""
         return {"forgotten": get(request).forget(body.ids, namespace=namespace, reason=body.reason)}
 
     return app
@@ -128,4 +188,5 @@ async def _sse(rag: AgentRAG, question: str, namespace: str, thread_id: str | No
             else:
                 yield f"event: answer\ndata: {event.data.model_dump_json()}\n\n"
     except AgentRagError as exc:
-        yield f"event: error\ndata: {json.dumps({'error': type(exc).__name__, 'detail': str(exc)})}\n\n"
+        body = ErrorBody(error=type(exc).__name__, status=status_for(exc), detail=str(exc))
+        yield f"event: error\ndata: {body.model_dump_json()}\n\n"

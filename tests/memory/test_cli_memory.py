@@ -68,7 +68,7 @@ def test_add_search_list_history_explain_forget_stats(run) -> None:  # type: ign
         (["add", "-n", "u1", ""], "empty"),
         (["add", "-n", "u1"], "exactly one of"),
         (["add", "-n", "u1", "--file", "/nonexistent.md"], "no such file"),
-        (["explain", "-n", "u1", "r-missing"], "no item"),
+        
         (["list", "-n", '{"$ne": 1}'], "filter expression"),
     ],
 )

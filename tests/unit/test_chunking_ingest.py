@@ -3,7 +3,7 @@ import json
 import pytest
 
 from agentrag.errors import InputError
-from agentrag.ingest import Document, documents_from, documents_from_path, to_raw_items
+from agentrag.ingest import Document, documents_from, to_raw_items
 from agentrag.memory.chunking import chunk_text
 
 
@@ -50,16 +50,19 @@ def test_huge_input_is_refused():
 
 
 def test_paths(tmp_path):
+    from agentrag.memory.formats import load_path
+
     (tmp_path / "a.md").write_text("# Title\n\nSome text.")
     (tmp_path / "b.jsonl").write_text(json.dumps({"id": "d1", "title": "T", "text": "Body."}) + "\n")
-    docs = list(documents_from_path(tmp_path))
-    assert {d.source_id for d in docs} == {"file:a.md", "d1"}
+    loaded = load_path(tmp_path, "n", root=tmp_path)
+    assert set(loaded.sources) == {"file:a.md", "d1"}
     (tmp_path / "c.jsonl").write_text("{not json}\n")
-    with pytest.raises(InputError, match="malformed JSON"):
-        list(documents_from_path(tmp_path / "c.jsonl"))
+    with pytest.raises(InputError, match="malformed JSON at line 1"):
+        load_path(tmp_path / "c.jsonl", "n")
     (tmp_path / "d.txt").write_bytes(b"\x00\x01binary")
     with pytest.raises(InputError, match="binary"):
-        list(documents_from_path(tmp_path / "d.txt"))
+        load_path(tmp_path / "d.txt", "n")
     with pytest.raises(InputError, match="no such file"):
-        list(documents_from_path(tmp_path / "missing.txt"))
+        load_path(tmp_path / "missing.txt", "n")
+    docs = documents_from([{"text": "x"}])
     assert isinstance(docs[0], Document)
