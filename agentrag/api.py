@@ -29,6 +29,8 @@ from agentrag.memory.store import Explanation, HistoryEntry, MemoryStore, Search
 from agentrag.prompts import PromptLibrary, default_library
 from agentrag.settings import Settings, load_settings
 from agentrag.streaming import AnswerTextStream, StreamEvent
+from agentrag.tracing.observe import Observability
+from agentrag.tracing.scope import RUN_KEY, RunScope, bind_run, run_metadata
 from agentrag.types import Answer, Hit, MemoryItem, TokenUsage
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class AgentRAG:
         self.prompts = prompts or default_library()
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._graphs: dict[str, Any] = {}
+        self.observe = Observability(self.settings, self.prompts)
 
     # -- backends -----------------------------------------------------------------
     @property
@@ -92,7 +95,8 @@ class AgentRAG:
     @property
     def deps(self) -> Deps:
         """The run context handed to graph nodes."""
-        return Deps(llm=self.llm, memory=self.memory, settings=self.settings, prompts=self.prompts)
+        memory = self.observe.wrap(self.memory)
+        return Deps(llm=self.llm, memory=memory, settings=self.settings, prompts=self.prompts)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -153,11 +157,11 @@ class AgentRAG:
         done = 0
         for n, group in enumerate(_by_session(items)):
             tid = f"{thread_id}:{n}" if thread_id else uuid.uuid4().hex
-            out = graph.invoke(
-                {"namespace": namespace, "items": group, "derive": derive},
-                self._run_config(tid, tracker),
-                context=self.deps,
-            )
+            cfg = self._run_config(tid, tracker, namespace, "ingest")
+            with bind_run(cfg["metadata"][RUN_KEY]):
+                out = graph.invoke(
+                    {"namespace": namespace, "items": group, "derive": derive}, cfg, context=self.deps
+                )
             report = report.merge(out)
             done += len(group)
             if on_progress:
@@ -185,11 +189,17 @@ class AgentRAG:
         return self.memory.forget(namespace, ids, reason=reason, actor="api")
 
     # -- answering ----------------------------------------------------------------
-    def _run_config(self, thread_id: str, tracker: UsageTracker) -> RunnableConfig:
+    def _run_config(
+        self, thread_id: str, tracker: UsageTracker, namespace: str | None = None, graph: str = "answer"
+    ) -> RunnableConfig:
+        """One run's config: thread, callbacks (usage, run record, spans) and the run's identity."""
+        scope = RunScope(graph=graph, thread_id=thread_id, namespace=namespace)
         return {
             "configurable": {"thread_id": thread_id},
-            "callbacks": [tracker],
+            "callbacks": [tracker, *self.observe.callbacks(scope)],
             "recursion_limit": 25 + 8 * self.settings.max_rounds,
+            "run_id": uuid.UUID(scope.run_id),
+            "metadata": run_metadata(scope),
         }
 
     def ask(self, question: str, *, namespace: str, thread_id: str | None = None) -> Answer:
@@ -197,9 +207,9 @@ class AgentRAG:
         q = check_question(question)
         tid = thread_id or uuid.uuid4().hex
         tracker = UsageTracker()
-        out = self._graph("answer").invoke(
-            {"question": q, "namespace": namespace}, self._run_config(tid, tracker), context=self.deps
-        )
+        cfg = self._run_config(tid, tracker, namespace)
+        with bind_run(cfg["metadata"][RUN_KEY]):
+            out = self._graph("answer").invoke({"question": q, "namespace": namespace}, cfg, context=self.deps)
         return _answer(q, out, tracker, tid)
 
     def chat(
@@ -216,18 +226,21 @@ class AgentRAG:
         tid = thread_id or uuid.uuid4().hex
         tracker = UsageTracker()
         state = {"question": q, "namespace": namespace, "session_id": session_id or tid, "speaker": speaker}
-        out = self._graph("chat").invoke(state, self._run_config(tid, tracker), context=self.deps)
+        cfg = self._run_config(tid, tracker, namespace, "chat")
+        with bind_run(cfg["metadata"][RUN_KEY]):
+            out = self._graph("chat").invoke(state, cfg, context=self.deps)
         return _answer(q, out, tracker, tid)
 
     def resume(self, thread_id: str) -> Answer:
         """Finish an interrupted run from its last checkpoint."""
         graph = self._graph("answer")
         tracker = UsageTracker()
-        cfg = self._run_config(thread_id, tracker)
-        snapshot = graph.get_state(cfg)
+        snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
         if not snapshot.values:
             raise InputError(f"no checkpointed run with thread id {thread_id!r}")
-        out = graph.invoke(None, cfg, context=self.deps) if snapshot.next else snapshot.values
+        cfg = self._run_config(thread_id, tracker, snapshot.values.get("namespace"))
+        with bind_run(cfg["metadata"][RUN_KEY]):
+            out = graph.invoke(None, cfg, context=self.deps) if snapshot.next else snapshot.values
         return _answer(snapshot.values["question"], out, tracker, thread_id)
 
     def stream(self, question: str, *, namespace: str, thread_id: str | None = None) -> Iterator[StreamEvent]:
@@ -236,12 +249,13 @@ class AgentRAG:
         tid = thread_id or uuid.uuid4().hex
         tracker = UsageTracker()
         graph = self._graph("answer")
-        cfg = self._run_config(tid, tracker)
+        cfg = self._run_config(tid, tracker, namespace)
         text = AnswerTextStream()
-        for mode, payload in graph.stream(
-            {"question": q, "namespace": namespace}, cfg, context=self.deps, stream_mode=["updates", "messages"]
-        ):
-            yield from _events(mode, payload, text)
+        with bind_run(cfg["metadata"][RUN_KEY]):
+            for mode, payload in graph.stream(
+                {"question": q, "namespace": namespace}, cfg, context=self.deps, stream_mode=["updates", "messages"]
+            ):
+                yield from _events(mode, payload, text)
         final = graph.get_state(cfg).values
         yield StreamEvent(kind="answer", data=_answer(q, final, tracker, tid))
 
@@ -251,10 +265,12 @@ class AgentRAG:
         tid = thread_id or uuid.uuid4().hex
         tracker = UsageTracker()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        cfg = self._run_config(tid, tracker, namespace)
         async with async_sqlite_saver(self.checkpoint_path) as saver:
-            out = await _build("answer", saver).ainvoke(
-                {"question": q, "namespace": namespace}, self._run_config(tid, tracker), context=self.deps
-            )
+            with bind_run(cfg["metadata"][RUN_KEY]):
+                out = await _build("answer", saver).ainvoke(
+                    {"question": q, "namespace": namespace}, cfg, context=self.deps
+                )
         return _answer(q, out, tracker, tid)
 
     async def astream(
@@ -268,12 +284,13 @@ class AgentRAG:
         text = AnswerTextStream()
         async with async_sqlite_saver(self.checkpoint_path) as saver:
             graph = _build("answer", saver)
-            cfg = self._run_config(tid, tracker)
-            async for mode, payload in graph.astream(
-                {"question": q, "namespace": namespace}, cfg, context=self.deps, stream_mode=["updates", "messages"]
-            ):
-                for event in _events(mode, payload, text):
-                    yield event
+            cfg = self._run_config(tid, tracker, namespace)
+            with bind_run(cfg["metadata"][RUN_KEY]):
+                async for mode, payload in graph.astream(
+                    {"question": q, "namespace": namespace}, cfg, context=self.deps, stream_mode=["updates", "messages"]
+                ):
+                    for event in _events(mode, payload, text):
+                        yield event
             final = (await graph.aget_state(cfg)).values
         yield StreamEvent(kind="answer", data=_answer(q, final, tracker, tid))
 
@@ -283,6 +300,7 @@ class AgentRAG:
             self._llm.close()
         if self._memory is not None:
             self._memory.close()
+        self.observe.close()
         if self._checkpoint_conn is not None:
             self._checkpoint_conn.close()
             self._checkpoint_conn = None
