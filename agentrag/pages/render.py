@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 
 from agentrag.pages import svg
+from agentrag.pages.memory_view import MemoryView, provenance_svg
 from agentrag.pages.run_view import RunView
 
 TERMINALS = {"__start__": "start", "__end__": "end"}
@@ -60,3 +61,9 @@ def run_html(run: RunView, memory_href: str = "") -> str:
 
     return render("run.html.j2", run=run, svg=run_graph_svg(run), per_node=run.per_node(), pct=pct,
                   memory_href=memory_href)
+
+
+def memory_html(mem: MemoryView, runs_href: str = "") -> str:
+    """The memory page of one namespace."""
+    svgs = {i: provenance_svg(ex, mem.panels) for i, ex in mem.panels.items()}
+    return render("memory.html.j2", mem=mem, svgs=svgs, runs_href=runs_href)

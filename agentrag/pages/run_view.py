@@ -226,7 +226,7 @@ def rounds_of(steps: list[StepView], history: list[Any]) -> list[RoundView]:
             pool_before = {e.id for e in state.get("evidence") or []}
             rounds.append(RoundView(
                 n=len(rounds) + 1, queries=list(u.get("asked") or [])[len(asked_before):],
-                hits=list(u.get("hits") or []),
+                hits=first_of_each(u.get("hits") or []),
                 new_evidence=[e.id for e in u.get("evidence") or [] if e.id not in pool_before],
             ))
         elif not rounds:
@@ -243,6 +243,12 @@ def rounds_of(steps: list[StepView], history: list[Any]) -> list[RoundView]:
         elif s.node == "refresh":
             rounds[-1].refreshed = list(u.get("refreshed") or [])[len(state.get("refreshed") or []):]
     return rounds
+
+
+def first_of_each(hits: list[Hit]) -> list[Hit]:
+    """Hits of a round without repeats (several queries often find the same item), best-ranked copy kept."""
+    seen: set[str] = set()
+    return [h for h in hits if not (h.item.id in seen or seen.add(h.item.id))]  # type: ignore[func-returns-value]
 
 
 def memory_changes(values: dict[str, Any], memory: MemoryStore | None, namespace: str | None,
