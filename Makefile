@@ -30,6 +30,7 @@ demo: $(STAMP)
 # themselves run at 60 columns under a deep tmp folder (tests/conftest.py).
 test: $(STAMP)
 	scripts/test_tools.sh
+	scripts/ensure_test_tools.sh
 	scripts/setup_vllm.sh $(CACHE)
 	AGENTRAG_CACHE_DIR=$(CACHE) $(BIN)/python -m pytest
 

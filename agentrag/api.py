@@ -27,6 +27,7 @@ from agentrag.prompts import PromptLibrary, default_library
 from agentrag.runner import GRAPHS, GraphRunner, RunScope, build_graph
 from agentrag.settings import Settings, load_settings
 from agentrag.streaming import AnswerTextStream, StreamEvent
+from agentrag.tracing.observe import Observability
 from agentrag.types import Answer, Hit, MemoryItem, TokenUsage
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ class AgentRAG:
         self._memory = memory
         self._embedder = embedder
         self.prompts = prompts or default_library()
-        self.runner = GraphRunner(self.settings)
+        self.observe = Observability(self.settings, self.prompts)
+        self.runner = GraphRunner(self.settings, observe=self.observe)
 
     # -- backends -----------------------------------------------------------------
     @property
@@ -89,7 +91,8 @@ class AgentRAG:
     @property
     def deps(self) -> Deps:
         """The run context handed to graph nodes."""
-        return Deps(llm=self.llm, memory=self.memory, settings=self.settings, prompts=self.prompts)
+        memory = self.observe.wrap(self.memory)  # the store itself when tracing is off
+        return Deps(llm=self.llm, memory=memory, settings=self.settings, prompts=self.prompts)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -275,6 +278,7 @@ class AgentRAG:
             self._llm.close()
         if self._memory is not None:
             self._memory.close()
+        self.observe.close()
         self.runner.close()
 
     def __enter__(self) -> AgentRAG:

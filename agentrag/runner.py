@@ -22,7 +22,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
@@ -33,6 +33,11 @@ from agentrag.errors import InputError
 from agentrag.memory.namespaces import validate_namespace
 from agentrag.runctx import current_run_id
 from agentrag.settings import Settings
+from agentrag.tracing.scope import RunScope as TraceScope
+from agentrag.tracing.scope import run_metadata
+
+if TYPE_CHECKING:
+    from agentrag.tracing.observe import Observability
 
 GRAPHS = ("answer", "ingest", "chat")
 MAX_THREAD_ID_CHARS = 200
@@ -91,9 +96,10 @@ def build_graph(name: str, checkpointer: BaseCheckpointSaver[Any] | None) -> Any
 class GraphRunner:
     """Graphs compiled once per process on the state store's checkpointer; see the module docstring."""
 
-    def __init__(self, settings: Settings, *, tenant: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, tenant: str | None = None, observe: Observability | None = None) -> None:
         self.settings = settings
         self.tenant = tenant
+        self.observe = observe
         self._saver: BaseCheckpointSaver[Any] | None = None
         self._close_saver: Callable[[], None] | None = None
         self._graphs: dict[str, Any] = {}
@@ -121,20 +127,40 @@ class GraphRunner:
         )
 
     def config(self, scope: RunScope, graph: str, callbacks: list[BaseCallbackHandler] | None = None) -> RunnableConfig:
-        """The run config: checkpoint thread, run id, tenant metadata, callbacks and the round cap."""
+        """The run config: checkpoint thread, run id, tenant metadata, callbacks and the round cap.
+
+        The run id is also LangChain's root ``run_id``, so trace spans and the run record
+        carry the same id as the ledger entries; the tracing metadata keys (``graph``,
+        ``namespace``, ``thread_id``) are what run pages and ``agentrag trace list`` read.
+        """
+        traced = self._trace_scope(scope, graph)
+        extra = list(self.observe.callbacks(traced)) if self.observe is not None else []
         return {
             "configurable": {"thread_id": scope.checkpoint_thread},
             "run_name": f"agentrag.{graph}",
+            "run_id": uuid.UUID(scope.run_id),
             "metadata": {
+                **run_metadata(traced),
                 "agentrag_graph": graph,
                 "agentrag_namespace": scope.namespace,
                 "agentrag_thread": scope.thread_key,
                 "agentrag_run_id": scope.run_id,
                 "agentrag_tenant": scope.tenant or "",
             },
-            "callbacks": list(callbacks or []),
+            "callbacks": [*(callbacks or []), *extra],
             "recursion_limit": 25 + 8 * self.settings.max_rounds,
         }
+
+    @staticmethod
+    def _trace_scope(scope: RunScope, graph: str) -> TraceScope:
+        """The tracing view of a run: its checkpoint thread is the thread pages and run records key on."""
+        return TraceScope(
+            graph=graph,
+            thread_id=scope.checkpoint_thread,
+            namespace=scope.namespace,
+            tenant=scope.tenant,
+            run_id=scope.run_id,
+        )
 
     @contextmanager
     def running(self, scope: RunScope) -> Iterator[None]:

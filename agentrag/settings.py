@@ -144,6 +144,22 @@ class ServerConfig(_Strict):
     )
 
 
+class TracingConfig(_Strict):
+    """OpenTelemetry export of graph runs (OpenInference conventions); off unless configured.
+
+    ``enabled`` None means: on when the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
+    ``..._TRACES_ENDPOINT``) variable is set and ``OTEL_SDK_DISABLED`` is not true. Values
+    left None here fall back to the standard ``OTEL_*`` variables.
+    """
+
+    enabled: bool | None = None
+    endpoint: str | None = Field(None, description="OTLP/HTTP base URL, e.g. http://127.0.0.1:6006 (Phoenix)")
+    protocol: Literal["http/protobuf"] | None = Field(None, description="only OTLP over HTTP (protobuf) is supported")
+    service_name: str | None = Field(None, description="default: OTEL_SERVICE_NAME, else 'agentrag'")
+    capture_content: bool = Field(True, description="put prompts, replies, questions and hit texts on spans")
+    record_runs: bool = Field(True, description="keep a per-run record (node times, LLM calls) for run pages")
+
+
 def default_data_dir() -> Path:
     """Where memory, history and checkpoints live unless told otherwise."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -163,6 +179,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     notes: NotesConfig = Field(default_factory=NotesConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     max_rounds: int = Field(4, description="hard cap on retrieve/judge rounds in the answer graph")
     max_input_chars: int = Field(2_000_000, description="refuse single inputs larger than this")
     server: ServerConfig = Field(default_factory=ServerConfig)

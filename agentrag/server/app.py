@@ -175,6 +175,9 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
         """Hard-delete items by id (recorded in history); the only way memory loses data."""
         return {"forgotten": get(request).forget(body.ids, namespace=namespace, reason=body.reason)}
 
+    from agentrag.pages.routes import mount_pages
+
+    mount_pages(app)  # /runs, /runs/{thread_id}, /memory/{namespace}: HTML pages of runs and memory
     return app
 
 

@@ -1,0 +1,115 @@
+"""Reading a thread's checkpoints back, read-only, with the graph that wrote them.
+
+The pages never open the checkpoint database for writing: a run page is a view of
+history, and serving it must not be able to change a thread that may be resumed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from agentrag.checkpoints import sqlite_saver
+from agentrag.errors import InputError
+
+GRAPHS = ("answer", "ingest", "chat")
+
+
+@dataclass(frozen=True)
+class ThreadSummary:
+    """One thread as ``trace list`` shows it."""
+
+    thread_id: str
+    graph: str
+    namespace: str
+    checkpoints: int
+    first_checkpoint: str
+    last_checkpoint: str
+    run_ids: tuple[str, ...]
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the checkpoint database (an error naming the file if it is missing)."""
+    if not path.is_file():
+        raise InputError(f"no checkpoint database at {str(path)!r}; has anything run with this data directory?")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def compiled(name: str, conn: sqlite3.Connection) -> Any:
+    """The named graph compiled over ``conn``'s checkpoints."""
+    if name not in GRAPHS:
+        raise InputError(f"unknown graph {name!r}; valid: {', '.join(GRAPHS)}")
+    module = importlib.import_module(f"agentrag.graphs.{name}")
+    return module.build(sqlite_saver(conn))
+
+
+_META = "json_extract(CAST(metadata AS TEXT), '$.{}')"
+
+
+def list_threads(conn: sqlite3.Connection, namespace: str, limit: int = 200) -> list[ThreadSummary]:
+    """Threads whose runs were in ``namespace`` (from the metadata agentrag puts on each checkpoint), newest first."""
+    try:
+        rows = conn.execute(
+            f"SELECT thread_id, MAX({_META.format('graph')}), COUNT(*), MIN(checkpoint_id), MAX(checkpoint_id), "
+            f"GROUP_CONCAT(DISTINCT {_META.format('agentrag_run_id')}) FROM checkpoints "
+            f"WHERE checkpoint_ns = '' AND {_META.format('namespace')} = ? "
+            "GROUP BY thread_id ORDER BY MAX(checkpoint_id) DESC LIMIT ?",
+            (namespace, limit),
+        ).fetchall()
+    except sqlite3.OperationalError as exc:  # an empty database has no table yet
+        if "no such table" in str(exc):
+            return []
+        raise
+    return [
+        ThreadSummary(str(t), str(g or "answer"), namespace, int(n), str(lo), str(hi),
+                      tuple(sorted(set(str(runs).split(",")))) if runs else ())
+        for t, g, n, lo, hi, runs in rows
+    ]
+
+
+def thread_graph(conn: sqlite3.Connection, thread_id: str) -> tuple[str, str | None]:
+    """Which graph ran a thread, and in which namespace (from checkpoint metadata, else from the state's shape)."""
+    row = conn.execute(
+        f"SELECT {_META.format('graph')}, {_META.format('namespace')} FROM checkpoints "
+        "WHERE thread_id = ? AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1",
+        (thread_id,),
+    ).fetchone()
+    if row is None:
+        raise InputError(f"no checkpointed run with thread id {thread_id!r}")
+    graph, namespace = row
+    return (str(graph) if graph in GRAPHS else "answer"), (str(namespace) if namespace else None)
+
+
+def parse_ts(value: str) -> datetime:
+    """A checkpoint timestamp (ISO 8601)."""
+    return datetime.fromisoformat(value)
+
+
+def pretty(value: Any, limit: int = 600) -> str:
+    """Indented JSON of a state value, long strings cut, for the checkpoint views."""
+
+    def cut(o: Any) -> Any:
+        dump = getattr(o, "model_dump", None)
+        if callable(dump):
+            o = dump(mode="json")
+        if isinstance(o, str):
+            return o if len(o) <= limit else o[:limit] + f"… ({len(o)} chars)"
+        if isinstance(o, dict):
+            return {str(k): cut(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [cut(v) for v in o]
+        return o if isinstance(o, int | float | bool) or o is None else str(o)
+
+    return json.dumps(cut(value), indent=1, ensure_ascii=False)

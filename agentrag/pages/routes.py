@@ -1,0 +1,45 @@
+"""The pages served by ``agentrag serve``: ``/runs``, ``/runs/{thread_id}`` and ``/memory/{namespace}``.
+
+Same HTML as ``agentrag trace`` exports, linked to each other. The namespace is part of
+every request and is checked against the thread's, as the JSON API does; once the
+service has API keys these routes sit behind them like the rest.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+
+from agentrag.api import AgentRAG
+from agentrag.pages.pages import memory_page, run_page, runs_page
+
+
+def _rag(request: Request) -> AgentRAG:
+    rag: AgentRAG = request.app.state.rag
+    return rag
+
+
+def mount_pages(app: FastAPI) -> None:
+    """Add the page routes to ``app`` (which holds an ``AgentRAG`` in ``app.state.rag``)."""
+
+    @app.get("/runs", response_class=HTMLResponse)
+    def runs(namespace: str, request: Request) -> HTMLResponse:
+        rag = _rag(request)
+        ns = quote(namespace, safe="")
+        html = runs_page(rag.settings, namespace, run_href=f"/runs/{{thread_id}}?namespace={ns}",
+                         memory_href=f"/memory/{ns}")
+        return HTMLResponse(html)
+
+    @app.get("/runs/{thread_id}", response_class=HTMLResponse)
+    def run(thread_id: str, namespace: str, request: Request) -> HTMLResponse:
+        rag = _rag(request)
+        html = run_page(rag.settings, thread_id, namespace, rag.memory, memory_href=f"/memory/{quote(namespace)}")
+        return HTMLResponse(html)
+
+    @app.get("/memory/{namespace}", response_class=HTMLResponse)
+    def memory(namespace: str, request: Request, item: str | None = None, limit: int = 200) -> HTMLResponse:
+        html = memory_page(_rag(request).memory, namespace, focus=item, limit=limit,
+                           runs_href=f"/runs?namespace={quote(namespace)}")
+        return HTMLResponse(html)
