@@ -324,6 +324,9 @@ def _mount_subcommands() -> None:
 
     app.add_typer(memory_app, name="memory", help="Inspect and edit memory.")
     app.add_typer(bench_app, name="bench", help="Benchmarks.")
+    from agentrag.cli_router import router_app
+
+    app.add_typer(router_app, name="router", help="The learned router: retrain its weights.")
     # The evaluation harness lives beside the library (evals/), present in a source checkout,
     # not in the wheel: the library never depends on it.
     try:

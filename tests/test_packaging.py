@@ -33,6 +33,7 @@ def test_wheel_installs_into_clean_venv(tmp_path):
     assert "agentrag/prompts/answerer/cited.yaml" in names
     assert "agentrag/graphs/answer.py" in names and "agentrag/graphs/langgraph.json" in names
     assert "agentrag/demo/hotpotqa_demo.jsonl" in names
+    assert "agentrag/routing/data/router_weights.json" in names
     assert not any(n.startswith(("tests/", "evals/")) for n in names)
 
     env_dir = tmp_path / "clean"
@@ -55,6 +56,8 @@ def test_wheel_installs_into_clean_venv(tmp_path):
         f"assert not pathlib.Path(agentrag.__file__).is_relative_to({str(ROOT)!r}), agentrag.__file__\n"
         "lib = default_library()\n"
         "assert 'judge/verdict' in lib.ids, lib.ids\n"
+        "from agentrag.routing.model import load_model\n"
+        "assert load_model().meta['trained_on']\n"
         "print(len(lib.ids), len(answer.graph.get_graph().nodes), agentrag.__file__)\n"
     )
     loaded = run(py, "-c", probe, cwd=tmp_path)
