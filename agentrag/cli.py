@@ -60,6 +60,7 @@ app = App(
 lazy_subapp("memory", "agentrag.cli_memory:memory_app", "Inspect and edit memory.")
 lazy_subapp("bench", "agentrag.cli_bench:bench_app", "Benchmarks.")
 lazy_subapp("trace", "agentrag.cli_trace:trace_app", "See runs and memory as pages.")
+lazy_subapp("router", "agentrag.cli_router:router_app", "The learned router: retrain its weights.")
 # The evaluation harness (evals/) ships in the wheel; without the `eval` extra the command prints the pip line.
 lazy_subapp(
     "eval", "agentrag.cli_eval:eval_app", "Run evaluations against baselines (needs: pip install 'agentrag[eval]')."

@@ -160,6 +160,22 @@ class TracingConfig(_Strict):
     record_runs: bool = Field(True, description="keep a per-run record (node times, LLM calls) for run pages")
 
 
+class RouterConfig(_Strict):
+    """How the answer graph picks none / single / iterative (see ``agentrag/agents/router.py``)."""
+
+    kind: Literal["learned", "llm"] = Field(
+        "learned", description="learned: the shipped query-complexity classifier; llm: ask the generator"
+    )
+    weights: str | None = Field(None, description="router weights JSON; default: the ones shipped in the package")
+    min_confidence: float = Field(
+        0.5, ge=0.0, le=1.0, description="a learned decision less probable than this escalates to iterative"
+    )
+    related_above: float = Field(
+        0.45, ge=-1.0, le=1.0, description="top dense similarity at which memory counts as holding related items"
+    )
+    probe_k: int = Field(5, ge=1, le=50, description="hits per probe search")
+
+
 def default_data_dir() -> Path:
     """Where memory, history and checkpoints live unless told otherwise."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -180,6 +196,7 @@ class Settings(BaseSettings):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     notes: NotesConfig = Field(default_factory=NotesConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    router: RouterConfig = Field(default_factory=RouterConfig)
     max_rounds: int = Field(4, description="hard cap on retrieve/judge rounds in the answer graph")
     max_input_chars: int = Field(2_000_000, description="refuse single inputs larger than this")
     server: ServerConfig = Field(default_factory=ServerConfig)

@@ -143,6 +143,12 @@ class Route(_Frozen):
     queries: tuple[str, ...] = ()
     time_hint: str | None = None
     reason: str = ""
+    source: Literal["learned", "llm", "fixed"] = "fixed"
+    """Who decided: the learned classifier, the generator, or code (a method's fixed route)."""
+    probabilities: dict[str, float] | None = None
+    """The learned router's class probabilities (none / single / iterative), when it ran."""
+    escalated: bool = False
+    """True when a rule moved the plan up to "iterative" (overruled "none", low confidence)."""
 
 
 class Conflict(_Frozen):

@@ -75,6 +75,8 @@ def make_rag(tmp_path: Path, embedder: CachedEmbedder) -> Iterator[Callable[...,
     made: list[AgentRAG] = []
 
     def factory(replies: dict[str, Reply], **settings: object) -> AgentRAG:
+        if "retriever/route" in replies:  # a test that scripts the plan means the LLM router to read it
+            settings.setdefault("router", {"kind": "llm"})
         s = load_settings(data_dir=tmp_path / "data", **settings)
         rag = AgentRAG(s, llm=ScriptedChatModel(replies=replies), embedder=embedder)
         made.append(rag)

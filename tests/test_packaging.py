@@ -67,6 +67,7 @@ def test_wheel_carries_prompts_graphs_demo_and_evals(installed):
     assert "agentrag/demo/hotpotqa_demo.jsonl" in names
     assert {"evals/cli.py", "evals/runner.py", "evals/methods/__init__.py"} <= set(names)
     assert not any(n.startswith(("tests/", "evals/reports/")) for n in names)
+    assert "agentrag/routing/data/router_weights.json" in names
 
 
 def test_installed_cli_prompts_and_graphs(installed, tmp_path):
@@ -82,6 +83,8 @@ def test_installed_cli_prompts_and_graphs(installed, tmp_path):
         f"for m in (agentrag, evals): assert not pathlib.Path(m.__file__).is_relative_to({str(ROOT)!r}), m.__file__\n"
         "lib = default_library()\n"
         "assert 'judge/verdict' in lib.ids, lib.ids\n"
+        "from agentrag.routing.model import load_model\n"
+        "assert load_model().meta['trained_on']\n"
         "print(len(lib.ids), len(answer.graph.get_graph().nodes), agentrag.__file__)\n"
     )
     loaded = run(installed.python, "-c", probe, cwd=tmp_path)

@@ -56,7 +56,8 @@ def make(tmp_path, embedder):
         args = {"dataset": "locomo", "path": FIXTURES / "locomo_mini.json", "methods": tuple(METHODS),
                 "out": tmp_path / "run", "per_category": 1, **overrides}
         cfg = RunConfig(**args)
-        rag = AgentRAG(load_settings(data_dir=cfg.out / "memory"), llm=ScriptedChatModel(replies=replies or REPLIES),
+        rag = AgentRAG(load_settings(data_dir=cfg.out / "memory", router={"kind": "llm"}),
+                       llm=ScriptedChatModel(replies=replies or REPLIES),
                        embedder=embedder)
         made.append(rag)
         return cfg, rag

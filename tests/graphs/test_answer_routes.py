@@ -225,8 +225,9 @@ def test_router_saying_none_is_overruled_when_memory_is_closely_related(make_rag
     )
     rag.add(DOCS, namespace="ns", derive=False)
     a = rag.ask("Which Copenhagen band released rare demo tracks?", namespace="ns")
-    assert a.route.kind == "single" and "overruled" in a.route.reason
-    assert a.citations and a.rounds == 1
+    # an overruled plan escalates to the iterative route (issue 9)
+    assert a.route.kind == "iterative" and a.route.escalated and "overruled" in a.route.reason
+    assert a.citations and a.rounds >= 1
 
 
 def test_abstains_when_memory_holds_nothing_related(make_rag):
