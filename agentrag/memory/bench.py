@@ -71,8 +71,8 @@ TARGET_EMBED_RATIO = 0.8
 MODES: tuple[SearchMode, ...] = ("dense", "sparse", "hybrid")
 PHASES = ("embed", "dense", "sparse", "fusion", "rest")
 """Where a hybrid search spends its time; ``rest`` is the total minus the four timed steps."""
-_STEPS = {"dense": "_dense", "sparse": "_sparse", "fusion": "_fuse"}
-"""The store's methods timed for the breakdown (query embedding is timed at the embedder)."""
+_STEPS = {"dense": ("vectors", "dense"), "sparse": ("sparse", "search"), "fusion": ("hybrid", "_fuse")}
+"""The store's parts and methods timed for the breakdown (query embedding is timed at the embedder)."""
 BULK_BATCH = 5000
 """Items per ``store.add`` call in the precomputed ingest, and per upsert in the Chroma-only run."""
 
@@ -205,11 +205,13 @@ class PhaseClock:
 
     def instrument(self, store: ChromaStore) -> bool:
         """Time the store's dense, sparse and fusion steps; False (and no breakdown) if it has none."""
-        if not all(callable(getattr(store, name, None)) for name in _STEPS.values()):
-            log.warning("the store has no %s steps to time; no hybrid breakdown", ", ".join(_STEPS.values()))
+        parts = {phase: getattr(store, part, None) for phase, (part, _) in _STEPS.items()}
+        if not all(callable(getattr(parts[phase], name, None)) for phase, (_, name) in _STEPS.items()):
+            steps = ", ".join(f"{part}.{name}" for part, name in _STEPS.values())
+            log.warning("the store has no %s steps to time; no hybrid breakdown", steps)
             return False
-        for phase, name in _STEPS.items():
-            setattr(store, name, self.timed(phase, getattr(store, name)))
+        for phase, (_, name) in _STEPS.items():
+            setattr(parts[phase], name, self.timed(phase, getattr(parts[phase], name)))
         return True
 
 

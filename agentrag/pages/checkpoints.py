@@ -33,6 +33,10 @@ class ThreadSummary:
     first_checkpoint: str
     last_checkpoint: str
     run_ids: tuple[str, ...]
+    checkpoint_thread: str = ""
+    """LangGraph's thread of this run (``<namespace>/<thread>#<run>``, see ``agentrag.runner``)."""
+    newest: bool = True
+    """Whether this is the newest run of its thread (its page is reachable by the plain thread id)."""
 
 
 @contextmanager
@@ -63,7 +67,8 @@ def list_threads(conn: sqlite3.Connection, namespace: str, limit: int = 200) -> 
     try:
         rows = conn.execute(
             f"SELECT thread_id, MAX({_META.format('graph')}), COUNT(*), MIN(checkpoint_id), MAX(checkpoint_id), "
-            f"GROUP_CONCAT(DISTINCT {_META.format('agentrag_run_id')}) FROM checkpoints "
+            f"GROUP_CONCAT(DISTINCT {_META.format('agentrag_run_id')}), MAX({_META.format('agentrag_thread')}) "
+            "FROM checkpoints "
             f"WHERE checkpoint_ns = '' AND {_META.format('namespace')} = ? "
             "GROUP BY thread_id ORDER BY MAX(checkpoint_id) DESC LIMIT ?",
             (namespace, limit),
@@ -72,11 +77,39 @@ def list_threads(conn: sqlite3.Connection, namespace: str, limit: int = 200) -> 
         if "no such table" in str(exc):
             return []
         raise
-    return [
-        ThreadSummary(str(t), str(g or "answer"), namespace, int(n), str(lo), str(hi),
-                      tuple(sorted(set(str(runs).split(",")))) if runs else ())
-        for t, g, n, lo, hi, runs in rows
-    ]
+    out: list[ThreadSummary] = []
+    seen: set[str] = set()
+    for t, g, n, lo, hi, runs, key in rows:
+        shown = user_thread(str(t), str(key) if key else None, namespace)
+        out.append(
+            ThreadSummary(shown, str(g or "answer"), namespace, int(n), str(lo), str(hi),
+                          tuple(sorted(set(str(runs).split(",")))) if runs else (), str(t), shown not in seen)
+        )
+        seen.add(shown)
+    return out
+
+
+def user_thread(checkpoint_thread: str, key: str | None, namespace: str) -> str:
+    """The thread id a caller passed (``<namespace>/<thread>`` metadata without the namespace)."""
+    prefix = f"{namespace}/"
+    if key and key.startswith(prefix):
+        return key[len(prefix):]
+    return checkpoint_thread
+
+
+def resolve_thread(conn: sqlite3.Connection, namespace: str, thread_id: str) -> str:
+    """The checkpoint thread for ``thread_id``: itself if it is one, else the newest run of that thread."""
+    exact = conn.execute(
+        "SELECT 1 FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' LIMIT 1", (thread_id,)
+    ).fetchone()
+    if exact is not None:
+        return thread_id
+    row = conn.execute(
+        f"SELECT thread_id FROM checkpoints WHERE checkpoint_ns = '' AND {_META.format('agentrag_thread')} = ? "
+        "ORDER BY checkpoint_id DESC LIMIT 1",
+        (f"{namespace}/{thread_id}",),
+    ).fetchone()
+    return str(row[0]) if row is not None else thread_id
 
 
 def thread_graph(conn: sqlite3.Connection, thread_id: str) -> tuple[str, str | None]:

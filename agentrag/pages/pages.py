@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from agentrag.errors import InputError
 from agentrag.memory.namespaces import validate_namespace
 from agentrag.memory.store import MemoryStore
-from agentrag.pages.checkpoints import ThreadSummary, compiled, list_threads, read_only, thread_graph
+from agentrag.pages.checkpoints import ThreadSummary, compiled, list_threads, read_only, resolve_thread, thread_graph
 from agentrag.pages.memory_view import build_memory_view
 from agentrag.pages.render import memory_html, render, run_html
 from agentrag.pages.run_view import RunView, build_run_view
@@ -53,6 +54,8 @@ class RunRow:
     status: str
     run_ids: tuple[str, ...]
     href: str = ""
+    link_id: str = ""
+    """What ``/runs/{thread_id}`` takes for this run: the thread id for its newest run, else the run's own thread."""
 
 
 def list_runs(settings: Settings, namespace: str, limit: int = 200) -> list[RunRow]:
@@ -65,8 +68,8 @@ def list_runs(settings: Settings, namespace: str, limit: int = 200) -> list[RunR
     with read_only(path) as conn:
         graphs = {name: compiled(name, conn) for name in ("answer", "ingest", "chat")}
         for t in list_threads(conn, namespace, limit):
-            records = _records(settings, t.thread_id)
-            values = graphs[t.graph].get_state({"configurable": {"thread_id": t.thread_id}}).values
+            records = _records(settings, t.checkpoint_thread)
+            values = graphs[t.graph].get_state({"configurable": {"thread_id": t.checkpoint_thread}}).values
             rows.append(_row(t, records, values))
     return rows
 
@@ -77,12 +80,16 @@ def _row(t: ThreadSummary, records: list[RunRecord], values: dict[str, Any]) -> 
     status = ",".join(sorted({r.status for r in records})) or "unrecorded"
     question = str(values.get("question") or f"{len(values.get('items') or [])} items")
     return RunRow(t.thread_id, t.graph, question, started, f"{sum(r.duration_ms for r in records):.0f}",
-                  sum(len(r.nodes) for r in records), tokens, status, t.run_ids)
+                  sum(len(r.nodes) for r in records), tokens, status, t.run_ids,
+                  link_id=t.thread_id if t.newest else t.checkpoint_thread)
 
 
 def runs_page(settings: Settings, namespace: str, run_href: str, memory_href: str) -> str:
     """A page listing the namespace's threads; ``run_href`` is formatted with ``thread_id``."""
-    rows = [replace(r, href=run_href.format(thread_id=r.thread_id)) for r in list_runs(settings, namespace)]
+    rows = [
+        replace(r, href=run_href.format(thread_id=quote(r.link_id or r.thread_id, safe="")))
+        for r in list_runs(settings, namespace)
+    ]
     return render("runs.html.j2", namespace=namespace, rows=rows, memory_href=memory_href)
 
 
@@ -90,6 +97,7 @@ def run_view(settings: Settings, thread_id: str, namespace: str, memory: MemoryS
     """Gather one thread's run (refusing a thread of another namespace)."""
     validate_namespace(namespace)
     with read_only(checkpoint_path(settings)) as conn:
+        thread_id = resolve_thread(conn, namespace, thread_id)
         graph_name, owner = thread_graph(conn, thread_id)
         if owner is not None and owner != namespace:
             raise InputError(f"no checkpointed run with thread id {thread_id!r} in namespace {namespace!r}")

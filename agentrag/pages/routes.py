@@ -32,7 +32,7 @@ def mount_pages(app: FastAPI) -> None:
                          memory_href=f"/memory/{ns}")
         return HTMLResponse(html)
 
-    @app.get("/runs/{thread_id}", response_class=HTMLResponse)
+    @app.get("/runs/{thread_id:path}", response_class=HTMLResponse)
     def run(thread_id: str, namespace: str, request: Request) -> HTMLResponse:
         rag = _rag(request)
         html = run_page(rag.settings, thread_id, namespace, rag.memory, memory_href=f"/memory/{quote(namespace)}")
