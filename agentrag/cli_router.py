@@ -33,7 +33,7 @@ def train(
     table: Annotated[Path | None, typer.Option(help="also save the labelled table here (JSONL)")] = None,
     report: Annotated[Path | None, typer.Option(help="held-out evaluation JSON (default: OUT with .eval.json)")] = None,
     dev_share: Annotated[float, typer.Option(help="share of questions held out for the evaluation")] = 0.2,
-    l2: Annotated[float, typer.Option(help="L2 penalty")] = 30.0,
+    l2: Annotated[float | None, typer.Option(help="L2 penalty (default: chosen by cross-validation)")] = None,
     balance: Annotated[float, typer.Option(help="class weighting: 0 none, 1 fully balanced")] = 0.5,
 ) -> None:
     """Label questions by the cheapest method that answered them, fit the router, report held-out accuracy."""

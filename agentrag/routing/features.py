@@ -146,6 +146,10 @@ def entity_spans(question: str) -> list[str]:
         words = text.split()
         while words and (words[0] in _COMMON_CAPS or words[0].islower()):
             words = words[1:]
+        while words and words[-1].isdigit():
+            words = words[:-1]
+        if m.start() == 0 and len(words) == 1 and words[0] == m.group(0).split()[0]:
+            continue  # one sentence-initial capitalised word ("Write", "Thanks") is not a name
         text = " ".join(words).strip(_TRIM)
         text = re.sub(r"['\u2019]s$", "", text)
         if len(text) > 1 and text not in _COMMON_CAPS and not any(text in s or s in text for s in spans):

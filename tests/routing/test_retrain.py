@@ -58,6 +58,8 @@ def test_silver_label_is_the_cheapest_correct_method_else_the_dataset_bias():
     assert silver_label("hotpotqa", "bridge", {"closed_book": 0.0, "naive_rag": 0.2, "adaptive_note": 1.0}) == (
         "iterative", "method:adaptive_note")
     assert silver_label("locomo", "single-hop", {}) == ("single", "bias:locomo/single-hop")
+    # declining without looking is not evidence that an unanswerable question needs no memory
+    assert silver_label("locomo", "adversarial", {"closed_book": 1.0}, answerable=False)[0] == "single"
     assert inductive_bias("locomo", "multi-hop") == inductive_bias("musique", "2hop") == "iterative"
 
 
