@@ -11,6 +11,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from chromaserver import chroma_server  # noqa: F401  (fixture: a real Chroma server on loopback)
 from pgserver import pg_dsn, postgres_server  # noqa: F401  (fixtures: a real Postgres on loopback)
 
 from agentrag.api import AgentRAG
