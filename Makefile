@@ -28,6 +28,7 @@ demo: $(STAMP)
 # creates it once per machine and converts the packaged model for it.
 test: $(STAMP)
 	scripts/setup_vllm.sh $(CACHE)
+	scripts/ensure_postgres.sh
 	AGENTRAG_CACHE_DIR=$(CACHE) $(BIN)/python -m pytest
 
 lint: $(STAMP)
