@@ -32,6 +32,7 @@ test: $(STAMP)
 	scripts/test_tools.sh
 	scripts/ensure_test_tools.sh
 	scripts/setup_vllm.sh $(CACHE)
+	scripts/ensure_postgres.sh
 	AGENTRAG_CACHE_DIR=$(CACHE) $(BIN)/python -m pytest
 
 lint: $(STAMP)

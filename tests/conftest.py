@@ -26,6 +26,7 @@ os.environ.pop("FORCE_COLOR", None)
 os.environ.pop("TTY_COMPATIBLE", None)
 os.environ.pop("TTY_INTERACTIVE", None)
 
+from chromaserver import chroma_server  # noqa: F401  (fixture: a real Chroma server on loopback)
 from pgserver import pg_dsn, postgres_server  # noqa: F401  (fixtures: a real Postgres on loopback)
 
 from agentrag.api import AgentRAG

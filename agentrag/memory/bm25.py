@@ -471,6 +471,16 @@ class Bm25Index:
         index.generation = index.saved_generation = meta["generation"]
         return index
 
+    def live(self) -> dict[str, tuple[str, int]]:
+        """Every live doc as id -> (its tokens joined, validity end in microseconds): what the index holds."""
+        inverse = {i: tok for tok, i in self._vocab.items()}
+        alive, vt = self._alive.view, self._vt.view
+        return {
+            item_id: (" ".join(inverse[int(t)] for t in self._tokens[row]), int(vt[row]))
+            for item_id, row in self._row.items()
+            if alive[row]
+        }
+
     def nbytes(self) -> int:
         """Approximate memory held (token arrays, columns, segment matrix, delta, ids): for the LRU budget."""
         total = sum(t.nbytes + 112 for t in self._tokens) + 90 * len(self._ids) + 60 * len(self._vocab)

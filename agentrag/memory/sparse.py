@@ -58,13 +58,18 @@ def to_doc(item: MemoryItem) -> Doc:
 
 def landed(ref: ChangeRef, item: MemoryItem | None) -> bool:
     """Whether Chroma already shows what the ledger's latest change to the item says."""
+    return _landed(ref, None if item is None else (item.text, item.valid_to is not None))
+
+
+def _landed(ref: ChangeRef, seen: tuple[str, bool] | None) -> bool:
+    """``landed`` on (text, closed) of what Chroma holds, or None when it holds nothing."""
     match ref.event:
         case "forget":
-            return item is None
+            return seen is None
         case "add" | "update":
-            return item is not None and item.text == ref.after
+            return seen is not None and seen[0] == ref.after
         case _:  # supersede, invalidate
-            return item is not None and item.valid_to is not None
+            return seen is not None and seen[1]
 
 
 class SparseIndexes:
@@ -129,13 +134,27 @@ class SparseIndexes:
         if index is not None and index.generation != gen and not self._catch_up(col, ns, level, index, gen):
             index = None
         if index is None:
-            index = Bm25Index(rebuild_ratio=cfg.bm25_rebuild_ratio, exact_below=cfg.bm25_exact_below)
-            for page in self.vectors.pages(col, ns):
-                index.upsert([to_doc(it) for it in page])
-            index.generation = gen
-            log.info("built BM25 for %r/%s from Chroma: %d docs", ns, level, len(index))
+            index = self._build(col, ns, level, gen)
         with self._guard:
             self._indexes[key] = index
+        return index
+
+    def _build(self, col: Collection, ns: str, level: Level, gen: int) -> Bm25Index:
+        """A new index from everything Chroma holds, its generation set below any write still in flight.
+
+        A write appends to the ledger before Chroma: an item the ledger has but Chroma
+        does not show yet would otherwise be missed for good (the re-run of a crashed
+        write adds no ledger entry to notice it by).
+        """
+        cfg = self.config
+        index = Bm25Index(rebuild_ratio=cfg.bm25_rebuild_ratio, exact_below=cfg.bm25_exact_below)
+        seen: dict[str, tuple[str, bool]] = {}
+        for page in self.vectors.pages(col, ns):
+            index.upsert([to_doc(it) for it in page])
+            seen.update((it.id, (it.text, it.valid_to is not None)) for it in page)
+        pending = [r.seq for r in self.ledger.changes_since(ns, level, 0) if not _landed(r, seen.get(r.item_id))]
+        index.generation = min(pending) - 1 if pending else gen
+        log.info("built BM25 for %r/%s from Chroma: %d docs, %d pending", ns, level, len(index), len(pending))
         return index
 
     def _catch_up(self, col: Collection, ns: str, level: Level, index: Bm25Index, gen: int) -> bool:
