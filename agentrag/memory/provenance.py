@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from agentrag.memory.history import Database
 from agentrag.types import utcnow
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,9 @@ class ProvenanceGraph:
             cached = self._graphs.get(namespace)
             if cached is not None and cached[0] == generation:
                 return cached[1]
-            graph: nx.MultiDiGraph = nx.MultiDiGraph()
+            import networkx  # on first use: a provenance walk, not every command that opens memory
+
+            graph: nx.MultiDiGraph = networkx.MultiDiGraph()
             rows = self.db.conn.execute(
                 "SELECT src, dst, kind FROM provenance WHERE namespace = ? ORDER BY rowid", (namespace,)
             ).fetchall()
