@@ -3,12 +3,12 @@
 Each command runs as a fresh process (``python -m agentrag ...``), as a user
 would run it, ``--runs`` times; the median is reported with min and max. A
 temporary data folder holds five items, added once before timing. The same
-script measures another checkout with ``--pythonpath`` (e.g. the code before a
-change), and results are merged by ``--label`` into ``benchmarks/cli.json`` and
+script measures several checkouts (``--checkout LABEL=PATH``, e.g. the code
+before a change), alternating between them run by run so that they share the
+machine's load; results are merged by label into ``benchmarks/cli.json`` and
 rendered as ``benchmarks/cli.md`` with the machine and load average.
 
-    python scripts/bench_cli.py --label before --pythonpath /tmp/agentrag-aa78a41
-    python scripts/bench_cli.py --label after
+    python scripts/bench_cli.py --checkout "before (aa78a41)=/tmp/agentrag-aa78a41" --checkout "after=$PWD"
 """
 
 from __future__ import annotations
@@ -49,26 +49,40 @@ def _run(args: list[str], env: dict[str, str]) -> float:
     return took
 
 
-def measure(pythonpath: Path, runs: int) -> dict[str, dict[str, float]]:
-    """Median, min and max seconds per command, over ``runs`` fresh processes each."""
+def _env(pythonpath: Path, data: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(pythonpath),
+        "AGENTRAG_DATA_DIR": str(data),
+        "HF_HUB_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+        "COLUMNS": "200",
+    }
+    env.pop("AGENTRAG_CONFIG", None)
+    return env
+
+
+def measure(checkouts: dict[str, Path], runs: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Median, min and max seconds per checkout and command; runs alternate between checkouts (same load)."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(pythonpath),
-            "AGENTRAG_DATA_DIR": str(Path(tmp) / "data"),
-            "HF_HUB_OFFLINE": "1",
-            "ANONYMIZED_TELEMETRY": "False",
-            "COLUMNS": "200",
-        }
-        env.pop("AGENTRAG_CONFIG", None)
-        for text in ITEMS:
-            _run(["memory", "add", "-n", "bench", text], env)
-        out: dict[str, dict[str, float]] = {}
+        envs = {label: _env(path, Path(tmp) / f"data-{n}") for n, (label, path) in enumerate(checkouts.items())}
+        for env in envs.values():
+            for text in ITEMS:
+                _run(["memory", "add", "-n", "bench", text], env)
+        times: dict[str, dict[str, list[float]]] = {label: {c: [] for c in COMMANDS} for label in checkouts}
         for name, args in COMMANDS.items():
-            _run(args, env)  # warm the OS file cache once
-            times = [_run(args, env) for _ in range(runs)]
-            out[name] = {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "runs": runs}
-    return out
+            for env in envs.values():
+                _run(args, env)  # warm the OS file cache once
+            for _ in range(runs):
+                for label, env in envs.items():
+                    times[label][name].append(_run(args, env))
+    return {
+        label: {
+            name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "runs": runs}
+            for name, t in per.items()
+        }
+        for label, per in times.items()
+    }
 
 
 def machine() -> dict[str, object]:
@@ -99,7 +113,7 @@ def to_markdown(results: dict[str, dict[str, object]]) -> str:
             r = results[lb]["commands"].get(cmd)  # type: ignore[union-attr]
             cells.append(f"{r['median_s']:.2f} ({r['min_s']:.2f}-{r['max_s']:.2f})" if r else "")
         lines.append(f"| `{cmd}` | " + " | ".join(cells) + " |")
-    lines += ["", "| label | code | measured at | machine |", "| --- | --- | --- | --- |"]
+    lines += ["", "| label | code (PYTHONPATH) | measured at | machine |", "| --- | --- | --- | --- |"]
     for lb in labels:
         r = results[lb]
         m = r["machine"]
@@ -111,23 +125,30 @@ def to_markdown(results: dict[str, dict[str, object]]) -> str:
 
 
 def main() -> None:
-    """Measure, merge under the label, rewrite the JSON and the Markdown table."""
+    """Measure, merge under the labels, rewrite the JSON and the Markdown table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--label", required=True, help="column name, e.g. before / after")
-    ap.add_argument("--pythonpath", type=Path, default=ROOT, help="checkout whose agentrag/ is measured")
-    ap.add_argument("--code", default=None, help="what code that is (default: the checkout's path)")
+    ap.add_argument(
+        "--checkout",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="a checkout to measure (repeatable; runs alternate between them); default: after=<this checkout>",
+    )
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "cli")
     args = ap.parse_args()
-    result = {
-        "code": args.code or str(args.pythonpath),
-        "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "commands": measure(args.pythonpath, args.runs),
-    }
+    checkouts = dict(c.split("=", 1) for c in args.checkout) or {"after": str(ROOT)}
+    load = machine()
+    measured = measure({k: Path(v) for k, v in checkouts.items()}, args.runs)
     path = args.out.with_suffix(".json")
     results = json.loads(path.read_text()) if path.exists() else {}
-    results[args.label] = result
+    for label, commands in measured.items():
+        results[label] = {
+            "code": checkouts[label],
+            "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": load,
+            "commands": commands,
+        }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(to_markdown(results))

@@ -28,6 +28,7 @@ from the snapshot's generation to bring it up to date.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -37,19 +38,36 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-import bm25s
+if TYPE_CHECKING:
+    import bm25s
+
 import numpy as np
 import numpy.typing as npt
-from bm25s.stopwords import STOPWORDS_EN
 
 log = logging.getLogger(__name__)
-# bm25s sets DEBUG on its own logger, so every index build would reach the application's handlers.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _TOKEN = re.compile(r"\w+")
-_STOP = frozenset(STOPWORDS_EN)
+
+
+@functools.cache
+def _bm25s() -> Any:
+    """bm25s, imported on first use (it pulls in scipy), so opening memory for a listing stays fast."""
+    import bm25s
+    import bm25s.stopwords
+
+    # bm25s sets DEBUG on its own logger, so every index build would reach the application's handlers.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+@functools.cache
+def _stopwords() -> frozenset[str]:
+    """bm25s's English stop words."""
+    return frozenset(_bm25s().stopwords.STOPWORDS_EN)
+
+
 _NO_EVENT = np.iinfo(np.int64).min
 _NONE_CODE = -1
 _MAX_DELTA_CHUNKS = 16
@@ -59,7 +77,8 @@ _COLUMNS = ("alive", "dl", "vf", "vt", "ev", "spk", "ses", "src")
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens without English stopwords (no stemming: deterministic everywhere)."""
-    return [t for t in _TOKEN.findall(text.lower()) if t not in _STOP]
+    stop = _stopwords()
+    return [t for t in _TOKEN.findall(text.lower()) if t not in stop]
 
 
 @dataclass(frozen=True)
@@ -301,7 +320,7 @@ class Bm25Index:
             col.extend(cols[name])  # type: ignore[arg-type]
         n_vocab = len(self._vocab)
         if ids and n_vocab:
-            seg = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+            seg = _bm25s().BM25(k1=self.k1, b=self.b, method="lucene")
             seg.index(([t.tolist() for t in tokens], dict(self._vocab)), create_empty_token=False, show_progress=False)
             self._seg = seg
             df = np.diff(seg.scores["indptr"]).astype(np.float64)
@@ -450,7 +469,7 @@ class Bm25Index:
         alive = index._alive.view
         index._row = {item_id: r for r, item_id in enumerate(index._ids) if alive[r]}
         if meta["has_seg"]:
-            seg = bm25s.BM25(k1=index.k1, b=index.b, method="lucene")
+            seg = _bm25s().BM25(k1=index.k1, b=index.b, method="lucene")
             seg.scores = {
                 "data": arrays["seg_data"],
                 "indices": arrays["seg_indices"],

@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from typing import TYPE_CHECKING
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
 from agentrag.ledger import DERIVED_FROM, SUPERSEDED_BY, Ledger
 
@@ -41,7 +43,9 @@ class ProvenanceGraph:
         cached = self._graphs.get(namespace)
         if cached is not None and cached[0] == generation:
             return cached[1]
-        graph: nx.MultiDiGraph = nx.MultiDiGraph()
+        import networkx  # on first use: a provenance walk, not every command that opens memory
+
+        graph: nx.MultiDiGraph = networkx.MultiDiGraph()
         graph.add_edges_from((e.src, e.dst, e.kind) for e in self.ledger.edges(namespace))
         with self._lock:
             self._graphs[namespace] = (generation, graph)

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from clihelpers import Result, Run
 from typer.testing import CliRunner
 
 from agentrag import cli_memory
-from agentrag.cli import app
-from agentrag.cli_common import OPTS
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def flat(self) -> str:
-        """stdout + stderr with all whitespace runs collapsed (so terminal wrapping never matters)."""
-        return " ".join((self.out + " " + self.err).split())
-
-
-Run = Callable[..., Result]
+from agentrag.cli import OPTS, app
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Run
+from clihelpers import Run
 
 
 def test_help_keeps_square_brackets(run: Run) -> None:

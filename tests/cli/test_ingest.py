@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Run
+from clihelpers import Run
 
 CHAT = [
     {"speaker": "Alice", "content": "I live in Boston.", "session_id": "s1", "time": "2023-01-05T10:00:00Z"},

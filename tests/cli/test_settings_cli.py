@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Run
+from clihelpers import Run
 
-from agentrag.cli_common import settings_for
 from agentrag.errors import ConfigError
 from agentrag.settings import OpenAIConfig, ScriptedConfig
 
@@ -53,6 +52,8 @@ def test_a_broken_llm_setting_only_stops_commands_that_use_a_generator(run: Run,
 
 
 def test_script_and_base_url_imply_their_backend(script: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentrag.cli_common import settings_for
+
     for var in ("AGENTRAG_CONFIG", "AGENTRAG_LLM__KIND", "AGENTRAG_LLM__BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     s = settings_for(script=script)

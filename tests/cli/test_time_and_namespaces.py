@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from conftest import Run
+from clihelpers import Run
 
 
 def _texts(res_out: str) -> list[str]:
