@@ -263,7 +263,7 @@ def memory_changes(values: dict[str, Any], memory: MemoryStore | None, namespace
     ids = list(dict.fromkeys([*(values.get("refreshed") or []), *(values.get("superseded") or []),
                               *(values.get("written") or [])[:50]]))
     run_ids = {r.run_id for r in records}
-    windows = [(r.started_at - timedelta(seconds=1), r.started_at + timedelta(milliseconds=r.duration_ms + 1000))
+    windows = [(r.started_at - timedelta(milliseconds=50), r.started_at + timedelta(milliseconds=r.duration_ms + 500))
                for r in records]
     out: list[HistoryEntry] = []
     for item_id in ids:
