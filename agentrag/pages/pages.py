@@ -80,7 +80,7 @@ def _row(t: ThreadSummary, records: list[RunRecord], values: dict[str, Any]) -> 
     status = ",".join(sorted({r.status for r in records})) or "unrecorded"
     question = str(values.get("question") or f"{len(values.get('items') or [])} items")
     return RunRow(t.thread_id, t.graph, question, started, f"{sum(r.duration_ms for r in records):.0f}",
-                  sum(len(r.nodes) for r in records), tokens, status, t.run_ids,
+                  sum(1 for r in records for v in r.nodes if not v.within), tokens, status, t.run_ids,
                   link_id=t.thread_id if t.newest else t.checkpoint_thread)
 
 

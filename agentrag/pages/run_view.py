@@ -177,11 +177,12 @@ def build_run_view(graph: Any, graph_name: str, thread_id: str, records: list[Ru
     ]
     t0 = checkpoints[0].created_at
     shift = {r.run_id: (r.started_at - t0) / timedelta(milliseconds=1) for r in records}
-    visits = {(v.node, v.step): (v, shift[r.run_id]) for r in records for v in r.nodes}
+    visits = {(v.node, v.step): (v, shift[r.run_id]) for r in records for v in r.nodes if not v.within}
     calls: dict[tuple[str, int], list[tuple[float, LLMCall]]] = {}
     for r in records:
         for c in r.calls:
-            calls.setdefault((c.node, c.step), []).append((c.start_ms + shift[r.run_id], c))
+            key = (c.node, c.step) if not c.within else _enclosing(c, visits)
+            calls.setdefault(key, []).append((c.start_ms + shift[r.run_id], c))
     steps: list[StepView] = []
     for i, snap in enumerate(history):
         step = int(snap.metadata.get("step", 0)) + 1
@@ -211,6 +212,14 @@ def build_run_view(graph: Any, graph_name: str, thread_id: str, records: list[Ru
         changes=memory_changes(values, memory, ns, records), nodes=list(drawing.nodes),
         edges=[(e.source, e.target) for e in drawing.edges],
     )
+
+
+def _enclosing(call: LLMCall, visits: dict[tuple[str, int], tuple[Any, float]]) -> tuple[str, int]:
+    """The top-level visit of the subgraph node a nested call ran in (by name and time)."""
+    for (node, step), (v, _) in visits.items():
+        if node == call.within and v.start_ms <= call.start_ms <= v.start_ms + v.duration_ms:
+            return node, step
+    return call.within, -1
 
 
 def rounds_of(steps: list[StepView], history: list[Any]) -> list[RoundView]:
@@ -263,7 +272,7 @@ def memory_changes(values: dict[str, Any], memory: MemoryStore | None, namespace
     ids = list(dict.fromkeys([*(values.get("refreshed") or []), *(values.get("superseded") or []),
                               *(values.get("written") or [])[:50]]))
     run_ids = {r.run_id for r in records}
-    windows = [(r.started_at - timedelta(seconds=1), r.started_at + timedelta(milliseconds=r.duration_ms + 1000))
+    windows = [(r.started_at - timedelta(milliseconds=50), r.started_at + timedelta(milliseconds=r.duration_ms + 500))
                for r in records]
     out: list[HistoryEntry] = []
     for item_id in ids:

@@ -112,7 +112,8 @@ def _path(e: Edge, lay: Layout, arcs: dict[str, int]) -> tuple[str, tuple[float,
             return f"M{sx:.1f},{ym:.1f} L{tx:.1f},{ym:.1f}", ((sx + tx) / 2, ym - 5)
         sy, ty = y1 + NODE_H, y2
         my = (sy + ty) / 2
-        return f"M{x1:.1f},{sy:.1f} C{x1:.1f},{my:.1f} {x2:.1f},{my:.1f} {x2:.1f},{ty:.1f}", ((x1 + x2) / 2 + 9, my + 4)
+        d = f"M{x1:.1f},{sy:.1f} C{x1:.1f},{my:.1f} {x2:.1f},{my:.1f} {x2:.1f},{ty:.1f}"
+        return d, ((x1 + x2) / 2 + 14, my + 4)
     side = "left" if l2 <= l1 else "right"
     arcs[side] += 1
     off = 22 + ARC_STEP * arcs[side]

@@ -15,6 +15,12 @@ def is_node_run(name: object, tags: Sequence[str] | None, metadata: dict[str, An
     return bool(name) and md.get("langgraph_node") == name and any(t.startswith("graph:step:") for t in tags or ())
 
 
+def within(metadata: dict[str, Any] | None) -> str:
+    """The top-level node whose subgraph a run belongs to ("" for the graph's own nodes)."""
+    ns = str((metadata or {}).get("langgraph_checkpoint_ns") or "")
+    return ns.split("|", 1)[0].split(":", 1)[0] if "|" in ns else ""
+
+
 def model_of(params: dict[str, Any] | None, metadata: dict[str, Any] | None = None) -> str:
     """The model a chat-model call names in its invocation parameters (or LangSmith metadata)."""
     p, md = params or {}, metadata or {}

@@ -27,7 +27,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, Status, StatusCode
 
-from agentrag.tracing.calls import Reply, is_node_run, model_of
+from agentrag.tracing.calls import Reply, is_node_run, model_of, within
 from agentrag.tracing.scope import RunScope
 from agentrag.tracing.setup import TraceSink
 
@@ -140,7 +140,7 @@ class OTelCallbackHandler(BaseCallbackHandler):
                 "agentrag.step": int(md.get("langgraph_step", 0)),
                 SpanAttributes.GRAPH_NODE_ID: name,
                 SpanAttributes.GRAPH_NODE_NAME: name,
-                SpanAttributes.GRAPH_NODE_PARENT_ID: self.scope.graph,
+                SpanAttributes.GRAPH_NODE_PARENT_ID: within(md) or self.scope.graph,
             }
             self._open(run_id, parent_run_id, f"node {name}", attrs)
         else:

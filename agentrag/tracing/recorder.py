@@ -17,7 +17,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 
-from agentrag.tracing.calls import Reply, is_node_run, model_of
+from agentrag.tracing.calls import Reply, is_node_run, model_of, within
 from agentrag.tracing.runlog import LLMCall, NodeVisit, RunLog, RunRecord
 from agentrag.tracing.scope import RunScope
 
@@ -34,7 +34,7 @@ class RunRecorder(BaseCallbackHandler):
         self._t0 = 0.0
         self._started_at = datetime.now(UTC)
         self._root: UUID | None = None
-        self._open: dict[UUID, tuple[str, int, float, str, str]] = {}
+        self._open: dict[UUID, tuple[str, int, float, str, str, str]] = {}
         self.nodes: list[NodeVisit] = []
         self.calls: list[LLMCall] = []
 
@@ -60,7 +60,7 @@ class RunRecorder(BaseCallbackHandler):
         if is_node_run(name, tags, metadata):
             step = int((metadata or {}).get("langgraph_step", 0))
             with self._lock:
-                self._open[run_id] = (str(name), step, time.perf_counter(), "", "")
+                self._open[run_id] = (str(name), step, time.perf_counter(), "", "", within(metadata))
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a node visit, or log the run when the root ends."""
@@ -77,8 +77,8 @@ class RunRecorder(BaseCallbackHandler):
         with self._lock:
             visit = self._open.pop(run_id, None)
         if visit is not None:
-            name, step, t, _, _ = visit
-            self.nodes.append(NodeVisit(node=name, step=step, start_ms=self._ms(t),
+            name, step, t, _, _, outer = visit
+            self.nodes.append(NodeVisit(node=name, step=step, start_ms=self._ms(t), within=outer,
                                         duration_ms=round((time.perf_counter() - t) * 1000, 3), error=error))
 
     def on_chat_model_start(
@@ -96,7 +96,7 @@ class RunRecorder(BaseCallbackHandler):
         model = model_of(params, md)
         with self._lock:
             self._open[run_id] = (str(md.get("langgraph_node") or ""), int(md.get("langgraph_step", 0)),
-                                  time.perf_counter(), str(params.get("prompt_id") or ""), model)
+                                  time.perf_counter(), str(params.get("prompt_id") or ""), model, within(md))
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Close the LLM call with its token counts."""
@@ -112,8 +112,8 @@ class RunRecorder(BaseCallbackHandler):
             opened = self._open.pop(run_id, None)
         if opened is None:
             return
-        node, step, t, prompt_id, model0 = opened
-        self.calls.append(LLMCall(node=node, step=step, prompt_id=prompt_id, model=str(model or model0),
+        node, step, t, prompt_id, model0, outer = opened
+        self.calls.append(LLMCall(node=node, step=step, prompt_id=prompt_id, model=str(model or model0), within=outer,
                                   start_ms=self._ms(t), duration_ms=round((time.perf_counter() - t) * 1000, 3),
                                   prompt_tokens=prompt, completion_tokens=completion, error=error))
 

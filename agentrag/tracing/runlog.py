@@ -29,6 +29,8 @@ class NodeVisit(BaseModel):
     """Milliseconds since the run started."""
     duration_ms: float
     error: str | None = None
+    within: str = ""
+    """For work inside a subgraph: the top-level node running that subgraph (chat's ``answer``)."""
 
 
 class LLMCall(NodeVisit):

@@ -83,7 +83,9 @@ class TraceSink:
             ) from exc
         _protocol(config)
         service = config.service_name or _env("OTEL_SERVICE_NAME") or "agentrag"
-        provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        # Phoenix files spans under the project named by this resource attribute (else "default")
+        resource = Resource.create({"service.name": service, "openinference.project.name": service})
+        provider = TracerProvider(resource=resource)
         url = traces_url(config)
         provider.add_span_processor(BatchSpanProcessor(exporter or OTLPSpanExporter(endpoint=url)))
         log.info("tracing on: OTLP/HTTP to %s as service %r", url, service)
