@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentrag.checkpoints import checkpoint_path
 from agentrag.deps import Deps
@@ -314,6 +314,8 @@ class IngestReport(BaseModel):
     conflicts: int = 0
     superseded: tuple[str, ...] = ()
     usage: TokenUsage = TokenUsage()
+    extraction: dict[str, float] = Field(default_factory=dict)
+    """Fact-extraction counts summed over sessions (see ``agents.quality``)."""
 
     def merge(self, out: dict[str, Any]) -> IngestReport:
         """Add one ingest-graph run's output."""
@@ -325,6 +327,10 @@ class IngestReport(BaseModel):
                 "duplicates": self.duplicates + len(out.get("duplicates", [])),
                 "conflicts": self.conflicts + len(out.get("conflicts", [])),
                 "superseded": self.superseded + tuple(out.get("superseded", [])),
+                "extraction": {
+                    k: self.extraction.get(k, 0.0) + out.get("extraction", {}).get(k, 0.0)
+                    for k in {*self.extraction, *out.get("extraction", {})}
+                },
             }
         )
 

@@ -134,6 +134,61 @@ class NotesConfig(_Strict):
     max_rejections: int = 2
     max_steps: int = 3
     max_items: int = 15
+    stop_on_no_new_queries: bool = Field(
+        False,
+        description="extra stop rule, not Adaptive-Note's: end the loop when the note proposes no unseen query",
+    )
+
+
+class DecisionsConfig(_Strict):
+    """Thresholds on P("yes") for the Judge's yes/no decisions, read from token log-probabilities.
+
+    Fit on dev data by ``python -m evals calibrate`` (silver labels, a split that excludes the
+    reported questions); the values and the data they came from are in ``evals/calibration/``.
+    A backend without log-probabilities answers in words: "yes" counts as P=1, "no" as P=0,
+    anything else is unparsable, and an unparsable sufficiency reply is never "sufficient".
+
+    The defaults are the fit for the default generator, SmolLM2-135M-Instruct
+    (``evals/calibration/smollm2-135m/decisions.json``): its P("yes") did not separate
+    sufficient from insufficient evidence, relevant from irrelevant passages, contradictory
+    from compatible statements, or answerable from adversarial LoCoMo questions (AUC 0.15-0.58
+    on the fit data), so no threshold reached 90% precision: it is never confidently
+    "sufficient" (every question escalates to the notes loop), never drops a passage, never
+    revises or refreshes on a conflict, and never abstains on its say-so. Refit for a stronger
+    generator with ``python -m evals calibrate``.
+    """
+
+    top_logprobs: int = Field(20, ge=1, le=20, description="alternatives asked for at the first reply token")
+    sufficient_above: float = Field(1.0, ge=0.0, le=1.0, description="P(sufficient) at or over this: answer now")
+    insufficient_below: float = Field(
+        0.0, ge=0.0, le=1.0, description="P(sufficient) under this is 'insufficient'; between the two: low confidence"
+    )
+    drop_below: float = Field(
+        0.0, ge=0.0, le=1.0, description="an added (non-floor) passage is dropped only when P(relevant) is under this"
+    )
+    conflict_above: float = Field(1.0, ge=0.0, le=1.0, description="P(contradiction) over this revises evidence")
+    refresh_above: float = Field(
+        1.0, ge=0.0, le=1.0, description="P(contradiction) over this may also supersede a stored fact"
+    )
+    abstain_below: float | None = Field(
+        None, ge=0.0, le=1.0, description="abstain when P(the passages hold the answer) is under this; None: never"
+    )
+    judge_passage_chars: int = Field(
+        400, ge=50, description="each passage is cut to this many characters for a decision"
+    )
+    max_relevance_checks: int = Field(4, ge=0, description="added passages checked for relevance per question")
+    max_conflict_checks: int = Field(2, ge=0, description="fact pairs checked for contradiction per question")
+
+
+class EvidenceConfig(_Strict):
+    """What the answer sees: naive retrieval's raw top-k, plus additions within a token budget."""
+
+    budget_tokens: int = Field(
+        1200, ge=0, description="approximate tokens (4 characters each) of evidence beyond the raw top-k floor"
+    )
+    derived_levels: bool = Field(
+        False, description="add facts/episodes (with their raw sources) to the evidence; off until it pays on dev data"
+    )
 
 
 class ServerConfig(_Strict):
@@ -197,6 +252,8 @@ class Settings(BaseSettings):
     notes: NotesConfig = Field(default_factory=NotesConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
+    decisions: DecisionsConfig = Field(default_factory=DecisionsConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     max_rounds: int = Field(4, description="hard cap on retrieve/judge rounds in the answer graph")
     max_input_chars: int = Field(2_000_000, description="refuse single inputs larger than this")
     server: ServerConfig = Field(default_factory=ServerConfig)

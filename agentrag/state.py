@@ -47,6 +47,16 @@ class AnswerState(TypedDict, total=False):
     refreshed: list[str]
     round: int
     max_rounds: int
+    floor: list[str]
+    """Evidence ids of naive retrieval's raw top-k for the question: never dropped."""
+    budget: dict[str, int]
+    """The evidence token budget: ``budget_tokens``, ``floor_tokens``, ``added_tokens``, ``skipped``."""
+    dropped: list[str]
+    """Evidence ids the Judge dropped with confidence (additions only)."""
+    decisions: list[dict[str, object]]
+    """Every calibrated decision: what was asked, P(yes), threshold, outcome, source."""
+    escalation: str
+    """Why the question went to the notes loop ("" when it did not)."""
     answer: str
     abstained: bool
     citations: list[Citation]
@@ -62,6 +72,9 @@ class AnswerOutput(TypedDict, total=False):
     stop_reason: str
     refreshed: list[str]
     round: int
+    budget: dict[str, int]
+    decisions: list[dict[str, object]]
+    escalation: str
     answer: str
     abstained: bool
     citations: list[Citation]
@@ -91,6 +104,8 @@ class IngestState(TypedDict, total=False):
     duplicates: list[str]
     conflicts: list[Conflict]
     superseded: list[str]
+    extraction: dict[str, float]
+    """Fact-extraction counts: replies, degenerate replies, rejections by reason, fallback facts, support."""
 
 
 class IngestOutput(TypedDict, total=False):
@@ -102,6 +117,7 @@ class IngestOutput(TypedDict, total=False):
     duplicates: list[str]
     conflicts: list[Conflict]
     superseded: list[str]
+    extraction: dict[str, float]
 
 
 class ChatState(AnswerState, total=False):
@@ -116,3 +132,4 @@ class ChatState(AnswerState, total=False):
     duplicates: list[str]
     conflicts: list[Conflict]
     superseded: list[str]
+    extraction: dict[str, float]

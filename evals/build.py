@@ -62,6 +62,10 @@ def build_memory(
                 "facts": total.facts + report.facts, "episodes": total.episodes + report.episodes,
                 "duplicates": total.duplicates + report.duplicates, "conflicts": total.conflicts + report.conflicts,
                 "superseded": total.superseded + report.superseded,
+                "extraction": {
+                    k: total.extraction.get(k, 0.0) + report.extraction.get(k, 0.0)
+                    for k in {*total.extraction, *report.extraction}
+                },
             }
         )
         u = report.usage
@@ -76,5 +80,5 @@ def build_memory(
     return BuildRecord(
         sample_id=sample.sample_id, kind=kind, namespace=ns, seconds=round(seconds, 3), usage=usage, raw=total.raw,
         facts=total.facts, episodes=total.episodes, duplicates=total.duplicates, conflicts=total.conflicts,
-        superseded=len(total.superseded),
+        superseded=len(total.superseded), extraction=total.extraction,
     )

@@ -72,6 +72,8 @@ def run(
     model: Annotated[str | None, typer.Option(help="served model name (openai) or GGUF path (local)")] = None,
     limit: Annotated[int | None, typer.Option(help="at most N questions (after the filters)")] = None,
     per_category: Annotated[int | None, typer.Option(help="first N questions of each category")] = None,
+    offset: Annotated[int, typer.Option(help="skip the first N selected questions (fit splits, quick checks)")] = 0,
+    interleave: Annotated[bool, typer.Option(help="question by question across methods (paired if cut)")] = False,
     samples: Annotated[str, typer.Option(help="comma-separated sample ids (LoCoMo: conv-26,...)")] = "",
     corpus: Annotated[Path | None, typer.Option(help="nq: passage corpus (default: raw/ beside --path)")] = None,
     concurrency: Annotated[int, typer.Option(help="questions in flight at once (use 8+ with a vLLM server)")] = 1,
@@ -89,6 +91,7 @@ def run(
         cfg = RunConfig(
             dataset=dataset, path=path, corpus=corpus, methods=tuple(m for m in methods.split(",") if m),
             backend=backend, base_url=base_url, model=model, limit=limit, per_category=per_category,
+            offset=offset, interleave=interleave,
             samples=tuple(s for s in samples.split(",") if s), concurrency=concurrency, top_k=top_k, judge=judge,
             iter_rounds=iter_rounds, window_tokens=window, out=out,
         )
@@ -160,6 +163,33 @@ def judge(
         raise typer.Exit(2) from None
     console.print(f"judged {n} answers; report: {out / 'report.md'}")
     _print_table(out)
+
+
+@eval_app.command("calibrate")
+def calibrate_cmd(
+    out: Annotated[Path, typer.Option(help="folder for decisions.json, items.jsonl and the fit memory")],
+    hotpotqa: Annotated[Path, typer.Option(help="HotpotQA dev file")],
+    locomo: Annotated[Path | None, typer.Option(help="LoCoMo dev file (for the abstention threshold)")] = None,
+    offset: Annotated[int, typer.Option(help="skip the reported HotpotQA questions (first N)")] = 40,
+    limit: Annotated[int, typer.Option(help="HotpotQA fit questions")] = 30,
+    locomo_samples: Annotated[str, typer.Option(help="LoCoMo conversations to fit on (never a reported one)")] = "",
+    locomo_per_category: Annotated[int, typer.Option(help="LoCoMo fit questions per category")] = 6,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Fit the Judge's decision thresholds on a dev split that excludes the reported questions."""
+    import json
+
+    from evals.calibrate import calibrate
+
+    _setup_logging(verbose)
+    samples = tuple(s for s in locomo_samples.split(",") if s)
+    try:
+        with console.status("calibrating decisions"):
+            summary = calibrate(out, hotpotqa, locomo, offset, limit, samples, locomo_per_category)
+    except AgentRagError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print_json(json.dumps(summary))
 
 
 def _print_table(out: Path) -> None:

@@ -74,13 +74,19 @@ class Dataset:
     categories: tuple[str, ...] = field(default=())
 
     def select(
-        self, *, limit: int | None = None, per_category: int | None = None, samples: Sequence[str] = ()
+        self,
+        *,
+        limit: int | None = None,
+        per_category: int | None = None,
+        samples: Sequence[str] = (),
+        offset: int = 0,
     ) -> list[Question]:
         """A deterministic subset in file order.
 
         ``samples`` keeps only those samples' questions; ``per_category`` takes the
         first N of each category (LoCoMo files list questions grouped by category,
-        so a plain prefix would miss whole categories); ``limit`` then caps the total.
+        so a plain prefix would miss whole categories); ``offset`` skips the first N of
+        what is left (a fit split after the reported questions) and ``limit`` then caps the total.
         """
         qs = [q for q in self.questions if not samples or q.sample_id in samples]
         unknown = sorted(set(samples) - set(self.samples))
@@ -94,6 +100,7 @@ class Dataset:
                     taken[q.category] = taken.get(q.category, 0) + 1
                     kept.append(q)
             qs = kept
+        qs = qs[offset:]
         return qs[:limit] if limit is not None else qs
 
 

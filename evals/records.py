@@ -62,6 +62,14 @@ class QuestionRecord(BaseModel):
     stop_reason: str = ""
     refreshed: list[str] = Field(default_factory=list)
     truncation: dict[str, Any] | None = None
+    budget: dict[str, int] | None = None
+    """The evidence token budget and what was used (``floor_tokens``, ``added_tokens``, ``skipped``)."""
+    decisions: list[dict[str, Any]] = Field(default_factory=list)
+    """The Judge's calibrated decisions: kind, P(yes), threshold, outcome, source."""
+    escalation: str = ""
+    """Why the question went to the notes loop ("" when it did not)."""
+    notes_steps: int = 0
+    dropped: list[str] = Field(default_factory=list)
     usage: Usage = Usage()
     usage_by_node: dict[str, Usage] = Field(default_factory=dict)
     latency_s: float = 0.0
@@ -86,6 +94,8 @@ class BuildRecord(BaseModel):
     duplicates: int = 0
     conflicts: int = 0
     superseded: int = 0
+    extraction: dict[str, float] = Field(default_factory=dict)
+    """Fact-extraction counts (replies, degenerate replies, rejections, fallback facts, support sum)."""
 
 
 class Timing(BaseModel):

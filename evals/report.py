@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from evals import metrics
+from evals import firing, metrics
 from evals.records import BuildRecord, QuestionRecord, Timing, load_records, read_jsonl, write_json
 
 log = logging.getLogger(__name__)
@@ -144,10 +144,12 @@ def summarise(out_dir: Path) -> dict[str, Any]:
                 "overall": aggregate(by_method[m]),
                 "by_category": {c: aggregate([r for r in by_method[m] if r.category == c]) for c in categories},
                 "wall_s": round(sum(t.wall_s for t in timings if t.method == m), 1),
+                "firing": firing.firing(by_method[m]),
             }
             for m in methods
         },
         "memory_builds": [b.model_dump() for b in builds],
+        "extraction": firing.extraction(builds),
     }
 
 
@@ -261,6 +263,7 @@ def markdown(summary: dict[str, Any]) -> str:
                 ],
             ),
         ]
+    parts += ["", *firing.section(summary)]
     parts += ["", "![score vs prompt tokens](plots/score_vs_tokens.png)", "",
               "![score per category](plots/per_category.png)", ""]
     return "\n".join(parts)

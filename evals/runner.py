@@ -19,17 +19,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrag.agents.evidence import usable
+from agentrag.agents.evidence import shown_to_answer
 from agentrag.api import AgentRAG
 from agentrag.errors import AgentRagError, ConfigError
 from agentrag.llm.usage import UsageTracker
 from agentrag.memory.store import MemoryStore
 from agentrag.settings import LocalLLMConfig, OpenAIConfig, Settings, load_settings
-from agentrag.types import Evidence, Hit, MemoryItem, Note, Route, Verdict
+from agentrag.state import AnswerState
+from agentrag.types import Evidence, Hit, MemoryItem, Note, Route
 from evals import metrics
 from evals.build import build_memory, namespace_for
 from evals.datasets import Dataset, DatasetName, Question, load_dataset
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 
 OUTPUT_KEYS = (
     "answer", "abstained", "citations", "evidence", "hits", "note", "route", "round", "stop_reason", "refreshed",
-    "verdict", "truncation", "shown",
+    "verdict", "truncation", "shown", "floor", "dropped", "budget", "decisions", "escalation", "notes_steps",
 )
 """State channels read back after a run (more than the graphs' output schemas expose)."""
 
@@ -70,6 +71,11 @@ class RunConfig(BaseModel):
     model: str | None = None
     limit: int | None = None
     per_category: int | None = None
+    interleave: bool = False
+    """Question by question across methods (every method answers question 1, then question 2, ...),
+    so a run stopped early still holds paired results; otherwise method by method."""
+    offset: int = Field(0, ge=0)
+    """Skip the first N selected questions (a fit split after the reported ones, or a quick check)."""
     samples: tuple[str, ...] = ()
     concurrency: int = Field(1, ge=1, le=256)
     top_k: int = 5
@@ -153,7 +159,9 @@ class Runner:
         self.reporter: Reporter = reporter or _Silent()
         self.methods = get_methods(list(cfg.methods))
         self.dataset: Dataset = load_dataset(cfg.dataset, cfg.path, cfg.corpus)
-        self.questions = self.dataset.select(limit=cfg.limit, per_category=cfg.per_category, samples=cfg.samples)
+        self.questions = self.dataset.select(
+            limit=cfg.limit, per_category=cfg.per_category, samples=cfg.samples, offset=cfg.offset
+        )
         if not self.questions:
             raise ConfigError("no questions selected; check --samples, --limit and --per-category")
         self._sources: dict[tuple[str, str], list[str]] = {}
@@ -238,11 +246,7 @@ class Runner:
             ids = set(out["shown"])
             shown = [e for e in pool if e.id in ids]
         else:
-            shown = usable(pool)
-            verdict: Verdict | None = out.get("verdict")
-            if verdict and verdict.relevant_ids:
-                relevant = set(verdict.relevant_ids)
-                shown = [e for e in shown if e.id in relevant or e.status == "inferred"] or shown
+            shown = shown_to_answer(cast(AnswerState, out))
         note: Note | None = out.get("note")
         return [e.text for e in shown] + ([note.text] if note and note.text else [])
 
@@ -270,7 +274,9 @@ class Runner:
             retrieved_levels=[h.item.level for h in hits],
             route=route.model_dump(mode="json") if route else None, rounds=int(out.get("round") or 0),
             stop_reason=str(out.get("stop_reason") or ""), refreshed=list(out.get("refreshed") or []),
-            truncation=out.get("truncation"),
+            truncation=out.get("truncation"), budget=out.get("budget"), decisions=list(out.get("decisions") or []),
+            escalation=str(out.get("escalation") or ""), notes_steps=int(out.get("notes_steps") or 0),
+            dropped=list(out.get("dropped") or []),
             usage=Usage(prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens, calls=t.calls),
             usage_by_node={
                 k: Usage(prompt_tokens=v.prompt_tokens, completion_tokens=v.completion_tokens, calls=v.calls)
@@ -360,8 +366,30 @@ class Runner:
         )
         self.build_memories()
         options = self._options()
+        if self.cfg.interleave:
+            await self.run_interleaved(options, judge)
+            return
         for method in self.methods:
             await self.run_method(method, options, judge)
+
+    async def run_interleaved(self, options: MethodOptions, judge: Judge | None) -> None:
+        """Every method on question 1, then on question 2, ...: partial runs stay paired."""
+        graphs = {m.name: m.build(options) for m in self.methods}
+        done = {m.name: {r.qid for r in read_jsonl(records_path(self.cfg.out, m.name), QuestionRecord)}
+                for m in self.methods}
+        for m in self.methods:
+            self.reporter.start(m.name, m.name, len(self.questions), len(done[m.name]))
+        for q in self.questions:
+            for m in self.methods:
+                if q.qid in done[m.name]:
+                    continue
+                t0 = time.perf_counter()
+                record = await self._one(m, graphs[m.name], q, judge)
+                append_jsonl(records_path(self.cfg.out, m.name), record)
+                append_jsonl(self.cfg.out / "timings.jsonl", Timing(
+                    method=m.name, questions=1, wall_s=round(time.perf_counter() - t0, 3), concurrency=1,
+                    started=datetime.now(UTC).isoformat(timespec="seconds")))
+                self.reporter.advance(m.name)
 
     def run(self) -> None:
         """Synchronous entry point; holds ``run.lock`` so ``eval judge`` never rewrites records in use."""

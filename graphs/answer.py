@@ -1,53 +1,114 @@
-"""The ``answer`` graph: route -> retrieve -> judge -> (refresh | revise | note | retrieve) -> answer.
+"""The ``answer`` graph: route -> retrieve -> judge -> (refresh | revise | note <-> retrieve) -> answer.
 
 Wiring only; the agents live in ``agentrag.agents``. Every loop is capped by
 counters in the state (``max_rounds`` and the notes' stop rules), not only by
-LangGraph's recursion limit.
+LangGraph's recursion limit. The Judge looks once; when it is not confident the
+evidence is sufficient the question escalates into the notes loop, whose rounds
+go retrieve -> note without the Judge, exactly as the ``adaptive_note`` baseline.
+
+``Parts`` switches single parts off for the ablation methods in ``evals/``; the
+default is the shipped graph.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
 from agentrag.agents.answerer import answer
 from agentrag.agents.evidence import revise_evidence
-from agentrag.agents.judge import judge, next_step, route_after_judge
+from agentrag.agents.judge import (
+    JudgeUpdate,
+    judge,
+    next_step,
+    route_after_judge,
+    route_after_judge_no_notes,
+    route_after_retrieve,
+)
 from agentrag.agents.notes import route_after_note, take_note
 from agentrag.agents.refresher import refresh
-from agentrag.agents.retriever import retrieve
+from agentrag.agents.retriever import RetrieveUpdate, retrieve
 from agentrag.agents.router import route, route_after_plan
 from agentrag.deps import Deps
 from agentrag.state import AnswerInput, AnswerOutput, AnswerState
 
 
-def builder() -> StateGraph[AnswerState, Deps, AnswerInput, AnswerOutput]:
+@dataclass(frozen=True)
+class Parts:
+    """Which parts of the answer graph run (all, by default)."""
+
+    judge: bool = True
+    notes: bool = True
+    revision: bool = True
+    derived: bool | None = None
+    """Facts/episodes in the evidence: None follows ``Settings.evidence.derived_levels``."""
+    planner: Any = None
+    """A node replacing the router (the fixed-route ablation); None: the router."""
+
+
+def _retrieve(parts: Parts) -> Any:
+    if parts.derived is None:
+        return retrieve
+
+    def retrieve_node(state: AnswerState, runtime: Runtime[Deps]) -> RetrieveUpdate:
+        return retrieve(state, runtime, derived=parts.derived)
+
+    return retrieve_node
+
+
+def _judge(parts: Parts) -> Any:
+    if parts.revision:
+        return judge
+
+    def judge_node(state: AnswerState, runtime: Runtime[Deps]) -> JudgeUpdate:
+        return judge(state, runtime, revision=False)
+
+    return judge_node
+
+
+def builder(parts: Parts = Parts()) -> StateGraph[AnswerState, Deps, AnswerInput, AnswerOutput]:
     """The uncompiled graph (the chat graph embeds it)."""
     g = StateGraph(AnswerState, context_schema=Deps, input_schema=AnswerInput, output_schema=AnswerOutput)
-    g.add_node("route", route)
-    g.add_node("retrieve", retrieve)
-    g.add_node("judge", judge)
-    g.add_node("refresh", refresh)
-    g.add_node("revise", revise_evidence)
-    g.add_node("note", take_note)
+    g.add_node("route", parts.planner or route)
+    g.add_node("retrieve", _retrieve(parts))
     g.add_node("answer", answer)
     g.add_edge(START, "route")
     g.add_conditional_edges("route", route_after_plan)
-    g.add_edge("retrieve", "judge")
-    g.add_conditional_edges("judge", route_after_judge)
-    g.add_edge("refresh", "revise")
-    g.add_conditional_edges("revise", next_step)
-    g.add_conditional_edges("note", route_after_note)
     g.add_edge("answer", END)
+    if parts.notes:
+        g.add_node("note", take_note)
+        g.add_conditional_edges("note", route_after_note)
+    if not parts.judge:  # the route alone decides: iterative -> notes loop, else answer
+        g.add_conditional_edges(
+            "retrieve", lambda s: "note" if parts.notes and s["route"].kind == "iterative" else "answer",
+            ["note", "answer"] if parts.notes else ["answer"],
+        )
+        return g
+    g.add_node("judge", _judge(parts))
+    g.add_node("refresh", refresh)
+    g.add_node("revise", revise_evidence)
+    g.add_edge("refresh", "revise")
+    if parts.notes:
+        g.add_conditional_edges("retrieve", route_after_retrieve)
+        g.add_conditional_edges("judge", route_after_judge)
+        g.add_conditional_edges("revise", next_step)
+    else:
+        g.add_edge("retrieve", "judge")
+        g.add_conditional_edges("judge", route_after_judge_no_notes)
+        g.add_edge("revise", "answer")
     return g
 
 
-def build(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+def build(
+    checkpointer: BaseCheckpointSaver[Any] | None = None, parts: Parts = Parts(), name: str = "answer"
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the answer graph, optionally with a checkpointer (resumable by thread id)."""
-    return builder().compile(checkpointer=checkpointer, name="answer")
+    return builder(parts).compile(checkpointer=checkpointer, name=name)
 
 
 graph = build()

@@ -75,11 +75,14 @@ def make_rag(tmp_path: Path, embedder: CachedEmbedder) -> Iterator[Callable[...,
     """Build AgentRAG instances on real Chroma in a temp dir with a scripted generator."""
     made: list[AgentRAG] = []
 
-    def factory(replies: dict[str, Reply], **settings: object) -> AgentRAG:
+    def factory(
+        replies: dict[str, Reply], probabilities: dict[str, float | list[float]] | None = None, **settings: object
+    ) -> AgentRAG:
         if "retriever/route" in replies:  # a test that scripts the plan means the LLM router to read it
             settings.setdefault("router", {"kind": "llm"})
         s = load_settings(data_dir=tmp_path / "data", **settings)
-        rag = AgentRAG(s, llm=ScriptedChatModel(replies=replies), embedder=embedder)
+        llm = ScriptedChatModel(replies=replies, probabilities=probabilities or {})
+        rag = AgentRAG(s, llm=llm, embedder=embedder)
         made.append(rag)
         return rag
 

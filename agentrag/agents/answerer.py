@@ -4,7 +4,12 @@ The model sees evidence numbered ``[1]..[n]`` (small models copy short numbers f
 more reliably than ids) and returns the numbers it used; they are mapped back to
 evidence and memory item ids here. When there is no usable evidence on a
 retrieval route the answer is an abstention without calling the model: guessing
-from nothing is exactly the failure LoCoMo's adversarial questions test.
+from nothing is exactly the failure LoCoMo's adversarial questions test. The same
+holds when the Judge's calibrated "do these passages hold the answer?" decision
+came out under ``decisions.abstain_below``.
+
+Answers are scored against what people write: a yes/no question gets "yes" or
+"no", not the sentence around it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import TypedDict
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from agentrag.agents.evidence import numbered, usable
+from agentrag.agents.evidence import numbered, shown_to_answer
 from agentrag.agents.router import content_words
 from agentrag.deps import Deps, deps_of
 from agentrag.llm.structured import structured
@@ -58,13 +63,12 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
     """Answer from the active evidence, with citations; abstain when there is none."""
     deps = deps_of(runtime)
     route = state.get("route") or Route()
-    evidence = usable(state.get("evidence", []))
-    verdict = state.get("verdict")
-    if verdict and verdict.relevant_ids:
-        relevant = set(verdict.relevant_ids)
-        evidence = [e for e in evidence if e.id in relevant or e.status == "inferred"] or evidence
+    evidence = shown_to_answer(state)
     stop = state.get("stop_reason") or _stop_reason(state)
     if route.kind != "none" and not evidence:
+        return {"answer": ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}
+    if judged_unanswerable(state):
+        stop = "judge: answer not in memory"
         return {"answer": ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}
     items = {h.item.id: h.item for h in state.get("hits", [])}
     passages = numbered(evidence, items)
@@ -73,7 +77,7 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
         "answerer/cited", question=state["question"], passages=passages, note=note.text if note else ""
     )
     reply = structured(deps.llm, prompt, CitedAnswer, prompts=deps.prompts)
-    text = reply.answer.strip()
+    text = shorten(state["question"], reply.answer.strip())
     if is_abstention(text):
         return {"answer": text or ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}
     citations: list[Citation] = []
@@ -86,6 +90,26 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
     if not citations:
         citations = attribute(text, evidence, state["question"])
     return {"answer": text, "abstained": False, "citations": citations, "stop_reason": stop}
+
+
+_YES_NO_QUESTION = re.compile(
+    r"^\s*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|am)\b", re.IGNORECASE
+)
+_YES_NO_ANSWER = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
+def shorten(question: str, text: str) -> str:
+    """A yes/no question answered "Yes, both ..." becomes "yes"; other answers lose a trailing full stop."""
+    m = _YES_NO_ANSWER.match(text)
+    if m and _YES_NO_QUESTION.match(question):
+        return m.group(1).lower()
+    return text[:-1] if text.endswith(".") and text.count(".") == 1 else text
+
+
+def judged_unanswerable(state: AnswerState) -> bool:
+    """Whether the Judge's last sufficiency decision was a calibrated "memory does not hold the answer"."""
+    last = [d for d in state.get("decisions", []) if d.get("kind") == "sufficient"]
+    return bool(last) and last[-1].get("outcome") == "abstain"
 
 
 ATTRIBUTION_MIN_SHARE = 0.6
@@ -117,6 +141,8 @@ def _stop_reason(state: AnswerState) -> str:
         return "no retrieval needed"
     if verdict and verdict.sufficient:
         return "judge: evidence sufficient"
+    if state.get("escalation"):
+        return f"escalated ({state['escalation']}); notes loop off or capped"
     if state.get("round", 0) >= state.get("max_rounds", 1):
         return f"round cap ({state.get('max_rounds')})"
     return "judge: no further retrieval"

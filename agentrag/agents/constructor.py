@@ -4,7 +4,10 @@ Raw turns or chunks are kept verbatim; atomic facts are extracted from small
 batches of them (each fact cites its raw ids); an episode summarises each
 session or document. New facts are checked against memory for duplicates
 (similarity first, the Judge only for near-duplicates) and for contradictions,
-which go to the Refresher.
+which go to the Refresher. Extracted facts pass ``agents.quality`` first:
+repetition loops, copies of the instructions and text the cited turns do not
+support are rejected, and a batch left with no fact falls back to sentence-level
+facts taken verbatim from its raw items. The counts are in ``extraction``.
 
 Crash safety: nothing is written until the end, and then facts and episodes
 go in before the raw items they came from. A raw item present in memory
@@ -24,6 +27,7 @@ from typing import Literal, TypedDict
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
+from agentrag.agents.quality import reject, sentences, support
 from agentrag.agents.refresher import supersede_all
 from agentrag.deps import Deps, deps_of
 from agentrag.errors import ParseError
@@ -117,6 +121,7 @@ class FactsUpdate(TypedDict):
     """What ``extract_facts`` writes."""
 
     facts: list[MemoryItem]
+    extraction: dict[str, float]
 
 
 def batches(items: Sequence[MemoryItem], size: int = TURNS_PER_CALL) -> list[list[MemoryItem]]:
@@ -142,31 +147,56 @@ def extract_facts(state: IngestState, runtime: Runtime[Deps]) -> FactsUpdate:
     replies = structured_many(deps.llm, prompts, FactList, prompts=deps.prompts)
     facts: list[MemoryItem] = []
     seen: set[str] = set()
-    for batch, reply in zip(work, replies, strict=True):
+    stats: dict[str, float] = dict.fromkeys(
+        ("batches", "failed_replies", "degenerate_replies", "proposed", "repetition", "prompt copy", "unsupported",
+         "model_facts", "fallback_batches", "fallback_facts", "support_sum"), 0.0)
+    for batch, prompt, reply in zip(work, prompts, replies, strict=True):
+        stats["batches"] += 1
+        found: list[tuple[str, list[MemoryItem], str | None, list[str]]] = []
         if isinstance(reply, ParseError):
             log.warning("fact extraction failed for %d turns starting %s: %s", len(batch), batch[0].id, reply)
-            continue
-        for j, f in enumerate(reply.facts):
-            text = " ".join(f.text.split())
+            stats["failed_replies"] += 1
+        else:
+            degenerate = False
+            for f in reply.facts:
+                text = " ".join(f.text.split())
+                stats["proposed"] += 1
+                sources = [batch[n - 1] for n in dict.fromkeys(f.from_) if 1 <= n <= len(batch)] or list(batch)
+                why = reject(text, [s.text for s in sources], prompt.system)
+                if why is not None:
+                    stats[why] += 1
+                    degenerate = degenerate or why != "unsupported"
+                    log.info("fact rejected (%s): %.80r", why, text)
+                    continue
+                found.append((text, sources, f.speaker, list(f.entities)))
+            stats["degenerate_replies"] += degenerate
+        if not found:  # fall back to sentences taken verbatim from the raw text
+            stats["fallback_batches"] += 1
+            found = [(t, [i], i.speaker, []) for i in batch for t in sentences(i.text, i.speaker)]
+            stats["fallback_facts"] += len(found)
+        else:
+            stats["model_facts"] += len(found)
+        for text, sources, speaker, entities in found:
             if len(text) < 8 or text.lower() in seen:
                 continue
             seen.add(text.lower())
-            sources = [batch[n - 1] for n in dict.fromkeys(f.from_) if 1 <= n <= len(batch)] or list(batch)
+            stats["support_sum"] += support(text, [s.text for s in sources])
             facts.append(
                 MemoryItem.new(
                     namespace=ns,
                     level="fact",
                     text=text,
                     source_id=f"facts:{batch[0].id}",
-                    position=j,
+                    position=len(facts),
                     session_id=batch[0].session_id,
-                    speaker=f.speaker or sources[0].speaker,
+                    speaker=speaker or sources[0].speaker,
                     event_time=_latest(sources),
                     parents=tuple(s.id for s in sources),
-                    meta={"entities": ", ".join(f.entities)[:200]} if f.entities else {},
+                    meta={"entities": ", ".join(entities)[:200]} if entities else {},
                 )
             )
-    return {"facts": facts}
+    stats["stored"] = float(len(facts))
+    return {"facts": facts, "extraction": stats}
 
 
 class EpisodesUpdate(TypedDict):

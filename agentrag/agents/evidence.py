@@ -7,6 +7,7 @@ Judge to decide revisions live beside the other agents.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TypedDict
 
 from langgraph.runtime import Runtime
@@ -17,6 +18,18 @@ from agentrag.types import Conflict, Evidence, Hit, MemoryItem
 
 USABLE = ("active", "inferred")
 MAX_PASSAGE_CHARS = 700
+CHARS_PER_TOKEN = 4
+"""Evidence budgets are in approximate tokens: no tokenizer is at hand for every backend."""
+
+
+def approx_tokens(text: str) -> int:
+    """Approximate tokens of a passage as the answer shows it (cut to ``MAX_PASSAGE_CHARS``)."""
+    return min(len(text), MAX_PASSAGE_CHARS) // CHARS_PER_TOKEN + 1
+
+
+def human_date(when: datetime) -> str:
+    """A date as people write it and as gold answers are written: ``8 May 2023`` (not ``2023-05-08``)."""
+    return f"{when.day} {when.strftime('%B')} {when.year}"
 
 
 def add_hits(pool: Sequence[Evidence], hits: Sequence[Hit]) -> list[Evidence]:
@@ -36,17 +49,30 @@ def usable(pool: Sequence[Evidence]) -> list[Evidence]:
     return [e for e in pool if e.status in USABLE]
 
 
-def numbered(shown: Sequence[Evidence], items: dict[str, MemoryItem]) -> list[dict[str, object]]:
-    """Passages as the model sees them: ``[n] (when, speaker) text``, truncated."""
+def numbered(
+    shown: Sequence[Evidence], items: dict[str, MemoryItem], max_chars: int = MAX_PASSAGE_CHARS
+) -> list[dict[str, object]]:
+    """Passages as the model sees them: ``[n] (8 May 2023, speaker) text``, truncated."""
     out: list[dict[str, object]] = []
     for n, e in enumerate(shown, start=1):
         item = items.get(e.item_id or "")
         when = ""
         if item is not None:
-            parts = [item.event_time.strftime("%Y-%m-%d") if item.event_time else "", item.speaker or ""]
+            parts = [human_date(item.event_time) if item.event_time else "", item.speaker or ""]
             when = ", ".join(p for p in parts if p)
-        out.append({"n": n, "text": e.text[:MAX_PASSAGE_CHARS], "when": when})
+        out.append({"n": n, "text": e.text[:max_chars], "when": when})
     return out
+
+
+def shown_to_answer(state: AnswerState) -> list[Evidence]:
+    """The evidence the answer sees: usable items minus those the Judge dropped, time-hinted first.
+
+    Only additions can have been dropped (``judge`` never drops the raw top-k
+    floor), so this always contains naive retrieval's raw top-k.
+    """
+    dropped = set(state.get("dropped", []))
+    floor = set(state.get("floor", []))
+    return [e for e in usable(state.get("evidence", [])) if e.id not in dropped or e.id in floor]
 
 
 def revise(pool: Sequence[Evidence], conflicts: Sequence[Conflict]) -> list[Evidence]:

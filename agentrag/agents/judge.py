@@ -1,43 +1,36 @@
-"""The Judge: relevance, sufficiency and consistency of the evidence gathered so far.
+"""The Judge: relevance, sufficiency and consistency of the evidence, as calibrated decisions.
 
-It never writes memory. Its verdict decides the next step (answer, retrieve
-again, take a note, revise evidence, or refresh memory); the routers that read
-it are pure functions so the graph drawing shows every real edge.
+It never writes memory. Each decision is a one-word yes/no question whose P("yes")
+is read from the generator's token log-probabilities (``agentrag.llm.decide``) and
+compared with a threshold fit on dev data (``Settings.decisions``); every decision
+is recorded in the state with its probability, threshold and outcome.
+
+The Judge cannot make the evidence smaller than naive retrieval's: the raw top-k
+floor is never dropped, and an added passage is dropped only when P(relevant) is
+confidently low. Doubt escalates: an "insufficient" verdict, a low-confidence one
+or an unparsable reply sends the question into the notes loop (within the caps);
+an unparsable reply is never "sufficient".
 """
 
 from __future__ import annotations
 
 import logging
+from itertools import combinations
 from typing import Literal, TypedDict
 
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field
 
-from agentrag.agents.evidence import numbered, usable
+from agentrag.agents.evidence import numbered, shown_to_answer
+from agentrag.agents.router import content_words
 from agentrag.deps import Deps, deps_of
-from agentrag.errors import ParseError
-from agentrag.llm.structured import structured
+from agentrag.llm.decide import YesNo, ask_yes_no
+from agentrag.settings import DecisionsConfig
 from agentrag.state import AnswerState
-from agentrag.types import Conflict, Evidence, MemoryItem, ShortText, Verdict
+from agentrag.types import Conflict, Evidence, MemoryItem, Verdict
 
 log = logging.getLogger(__name__)
 
-
-class ConflictPair(BaseModel):
-    """Two passage numbers that contradict each other."""
-
-    older: int
-    newer: int
-    reason: str = Field("", max_length=200)
-
-
-class JudgeReply(BaseModel):
-    """The Judge's structured reply (passage numbers, as shown to the model)."""
-
-    relevant: list[int] = Field(default_factory=list, max_length=10)
-    sufficient: bool
-    missing: list[ShortText] = Field(default_factory=list, max_length=2)
-    conflicts: list[ConflictPair] = Field(default_factory=list, max_length=2)
+Outcome = Literal["sufficient", "insufficient", "low confidence", "unparsable", "abstain"]
 
 
 class JudgeUpdate(TypedDict):
@@ -45,77 +38,168 @@ class JudgeUpdate(TypedDict):
 
     verdict: Verdict
     queries: list[str]
+    dropped: list[str]
+    decisions: list[dict[str, object]]
+    escalation: str
+
+
+def record(kind: str, d: YesNo, threshold: float | None, outcome: str, **about: object) -> dict[str, object]:
+    """One decision as the run record shows it."""
+    return {"kind": kind, "p_yes": d.p_yes, "source": d.source, "threshold": threshold, "outcome": outcome, **about}
+
+
+def sufficiency(d: YesNo, cfg: DecisionsConfig) -> Outcome:
+    """Map P(the passages hold the answer) to an outcome; unparsable is never sufficient."""
+    if d.p_yes is None:
+        return "unparsable"
+    if cfg.abstain_below is not None and d.p_yes < cfg.abstain_below:
+        return "abstain"
+    if d.p_yes >= cfg.sufficient_above:
+        return "sufficient"
+    if d.p_yes < cfg.insufficient_below:
+        return "insufficient"
+    return "low confidence"
+
+
+def never_sufficient(llm: object, cfg: DecisionsConfig) -> bool:
+    """True when no log-probability could pass the calibrated threshold and none is needed for abstaining.
+
+    Then asking costs a call and changes nothing: the question escalates as "low
+    confidence" directly. (A backend without log-probabilities still gets asked: its
+    word "yes" counts as P=1.)
+    """
+    return bool(getattr(llm, "supports_logprobs", False)) and cfg.sufficient_above >= 1.0 \
+        and cfg.abstain_below is None
+
+
+def when(item: MemoryItem | None) -> object:
+    """When a stored item became true, for orienting a conflict (None when unknown)."""
+    return (item.event_time or item.valid_from) if item is not None else None
 
 
 def orient(conflict: Conflict, items: dict[str, MemoryItem], evidence: dict[str, Evidence]) -> Conflict:
-    """Trust timestamps over the model about which side is newer, when both sides have one."""
-
-    def when(eid: str) -> object:
-        item = items.get(evidence[eid].item_id or "")
-        return item.event_time or item.valid_from if item else None
-
-    a, b = when(conflict.older), when(conflict.newer)
+    """Trust timestamps about which side is newer, when both sides have one."""
+    a = when(items.get(evidence[conflict.older].item_id or ""))
+    b = when(items.get(evidence[conflict.newer].item_id or ""))
     if a is not None and b is not None and a > b:  # type: ignore[operator]
         return Conflict(older=conflict.newer, newer=conflict.older, reason=conflict.reason)
     return conflict
 
 
-def to_verdict(reply: JudgeReply, shown: list[Evidence], items: dict[str, MemoryItem], asked: list[str]) -> Verdict:
-    """Map passage numbers back to evidence ids, dropping out-of-range numbers and self-conflicts."""
+def conflict_pairs(
+    shown: list[Evidence], items: dict[str, MemoryItem], question: str, limit: int
+) -> list[tuple[Evidence, Evidence]]:
+    """Candidate contradictions: two current facts, or two turns by one speaker at different times.
 
-    def eid(n: int) -> str | None:
-        return shown[n - 1].id if 1 <= n <= len(shown) else None
+    Ranked by the content words the pair shares with each other and the question; at most ``limit``.
+    """
+    def item(e: Evidence) -> MemoryItem | None:
+        return items.get(e.item_id or "")
 
-    relevant = tuple(dict.fromkeys(e for n in reply.relevant if (e := eid(n))))
-    by_id = {e.id: e for e in shown}
-    conflicts: list[Conflict] = []
-    for c in reply.conflicts:
-        older, newer = eid(c.older), eid(c.newer)
-        if older and newer and older != newer:
-            conflicts.append(orient(Conflict(older=older, newer=newer, reason=c.reason), items, by_id))
-    seen = {q.lower() for q in asked}
-    missing = tuple(q.strip() for q in reply.missing if q.strip() and q.strip().lower() not in seen)
-    return Verdict(relevant_ids=relevant, sufficient=reply.sufficient, missing=missing, conflicts=tuple(conflicts))
+    def candidate(a: MemoryItem, b: MemoryItem) -> bool:
+        if a.level == b.level == "fact":
+            return a.valid_to is None and b.valid_to is None
+        return (a.level == b.level == "raw" and bool(a.speaker) and a.speaker == b.speaker
+                and a.event_time is not None and b.event_time is not None and a.event_time != b.event_time)
+
+    topic = content_words(question)
+    scored = []
+    for x, y in combinations(shown, 2):
+        a, b = item(x), item(y)
+        if a is not None and b is not None and candidate(a, b):
+            wa, wb = content_words(x.text), content_words(y.text)
+            scored.append((len(wa & wb) + len((wa | wb) & topic), x, y))
+    scored.sort(key=lambda t: -t[0])
+    return [(x, y) for _, x, y in scored[:limit]]
 
 
-def judge(state: AnswerState, runtime: Runtime[Deps]) -> JudgeUpdate:
-    """Grade the usable evidence against the question; never writes memory."""
+def judge(state: AnswerState, runtime: Runtime[Deps], revision: bool = True) -> JudgeUpdate:
+    """Decide relevance of additions, conflicts between facts and sufficiency; never writes memory."""
     deps = deps_of(runtime)
-    shown = usable(state.get("evidence", []))
+    cfg = deps.settings.decisions
+    question = state["question"]
     items = {h.item.id: h.item for h in state.get("hits", [])}
+    decisions = list(state.get("decisions", []))
+    dropped = list(state.get("dropped", []))
+    shown = shown_to_answer(state)
     if not shown:
-        return {"verdict": Verdict(sufficient=False, missing=()), "queries": []}
-    prompt = deps.prompts.render("judge/verdict", question=state["question"], passages=numbered(shown, items))
-    try:
-        reply = structured(deps.llm, prompt, JudgeReply, prompts=deps.prompts)
-    except ParseError as exc:
-        log.warning("judge reply unusable; treating evidence as sufficient as-is: %s", exc)
-        return {"verdict": Verdict(relevant_ids=tuple(e.id for e in shown), sufficient=True), "queries": []}
-    verdict = to_verdict(reply, shown, items, state.get("asked", []))
-    return {"verdict": verdict, "queries": list(verdict.missing)}
+        return {"verdict": Verdict(sufficient=False), "queries": [], "dropped": dropped, "decisions": decisions,
+                "escalation": ""}
+    floor = set(state.get("floor", []))
+    checked = {str(d.get("evidence")) for d in decisions if d.get("kind") == "relevant"}
+    added = [e for e in shown if e.id not in floor and e.status == "active" and e.id not in checked]
+    for e in added[: cfg.max_relevance_checks if cfg.drop_below > 0 else 0]:
+        d = ask_yes_no(deps.llm, deps.prompts.render("judge/relevant", question=question,
+                                                     passage=e.text[: cfg.judge_passage_chars]),
+                       top_logprobs=cfg.top_logprobs)
+        drop = d.below(cfg.drop_below)
+        decisions.append(record("relevant", d, cfg.drop_below, "drop" if drop else "keep", evidence=e.id))
+        if drop:
+            dropped.append(e.id)
+    kept = [e for e in shown if e.id not in set(dropped)]
+    conflicts: list[Conflict] = []
+    if revision and cfg.conflict_above < 1.0:
+        by_id = {e.id: e for e in kept}
+        for a, b in conflict_pairs(kept, items, question, cfg.max_conflict_checks):
+            d = ask_yes_no(deps.llm, deps.prompts.render("judge/contradict", older=a.text[: cfg.judge_passage_chars],
+                                                         newer=b.text[: cfg.judge_passage_chars]),
+                           top_logprobs=cfg.top_logprobs)
+            call = "refresh" if d.at_least(cfg.refresh_above) else "revise" if d.at_least(cfg.conflict_above) \
+                else "no conflict"
+            c = orient(Conflict(older=a.id, newer=b.id, reason=f"contradiction, P={d.p_yes}"), items, by_id)
+            decisions.append(record("conflict", d, cfg.conflict_above, call, older=c.older, newer=c.newer))
+            if call != "no conflict":
+                conflicts.append(c)
+    if never_sufficient(deps.llm, cfg):  # calibration found no P(yes) this backend gives trustworthy
+        d = YesNo(p_yes=None, source="skipped", text="not asked: threshold 1.0, no abstention")
+        outcome: Outcome = "low confidence"
+    else:
+        prompt = deps.prompts.render(
+            "judge/sufficient", question=question, passages=numbered(kept, items, cfg.judge_passage_chars)
+        )
+        d = ask_yes_no(deps.llm, prompt, top_logprobs=cfg.top_logprobs)
+        outcome = sufficiency(d, cfg)
+    decisions.append(record("sufficient", d, cfg.sufficient_above, outcome, round=state.get("round", 0)))
+    escalation = "" if outcome in ("sufficient", "abstain") else f"judge: {outcome} (P={d.p_yes})"
+    log.debug("judge: %s; %d dropped; %d conflicts", outcome, len(dropped), len(conflicts))
+    verdict = Verdict(relevant_ids=tuple(e.id for e in kept), sufficient=outcome == "sufficient",
+                      conflicts=tuple(conflicts))
+    return {"verdict": verdict, "queries": [], "dropped": dropped, "decisions": decisions, "escalation": escalation}
 
 
-Next = Literal["refresh", "revise", "note", "retrieve", "answer"]
+Next = Literal["refresh", "revise", "note", "answer"]
 
 
 def route_after_judge(state: AnswerState) -> Next:
-    """Conflicts first (memory facts -> refresh, else revise), then sufficiency and caps."""
-    verdict = state["verdict"]
+    """Conflicts first (a confident one between stored facts -> refresh, else revise), then escalation."""
+    verdict = state.get("verdict")
     if verdict and verdict.conflicts:
         return "refresh" if conflicting_facts(state) else "revise"
     return next_step(state)
 
 
+def route_after_judge_no_notes(state: AnswerState) -> Literal["refresh", "revise", "answer"]:
+    """The ablation without the notes loop: conflicts as usual, then always answer."""
+    step = route_after_judge(state)
+    return "answer" if step == "note" else step
+
+
 def conflicting_facts(state: AnswerState) -> list[tuple[MemoryItem, MemoryItem, str]]:
-    """Conflicts between two current fact-level memory items: those the Refresher repairs."""
+    """High-confidence conflicts between two current stored facts: the only ones the Refresher repairs."""
     verdict = state.get("verdict")
     if not verdict:
         return []
+    confident = {
+        (str(d.get("older")), str(d.get("newer")))
+        for d in state.get("decisions", []) if d.get("kind") == "conflict" and d.get("outcome") == "refresh"
+    }
     evidence = {e.id: e for e in state.get("evidence", [])}
     items = {h.item.id: h.item for h in state.get("hits", [])}
     done = set(state.get("refreshed", []))
     out = []
     for c in verdict.conflicts:
+        if (c.older, c.newer) not in confident:
+            continue
         old = items.get(evidence[c.older].item_id or "") if c.older in evidence else None
         new = items.get(evidence[c.newer].item_id or "") if c.newer in evidence else None
         if old and new and old.level == new.level == "fact" and old.valid_to is None and old.id not in done:
@@ -123,14 +207,16 @@ def conflicting_facts(state: AnswerState) -> list[tuple[MemoryItem, MemoryItem, 
     return out
 
 
-def next_step(state: AnswerState) -> Literal["note", "retrieve", "answer"]:
-    """After the evidence is consistent: answer, or look further within the caps."""
+def next_step(state: AnswerState) -> Literal["note", "answer"]:
+    """Escalate to the notes loop unless the evidence was judged sufficient (or the caps are reached)."""
     verdict = state.get("verdict")
-    route = state["route"]
-    if verdict is None or verdict.sufficient or state.get("round", 0) >= state.get("max_rounds", 1):
+    if verdict is None or verdict.sufficient or not state.get("escalation"):
         return "answer"
-    if route.kind == "iterative":
-        return "note"
-    if route.kind == "single" and verdict.missing and state.get("round", 0) < 2:
-        return "retrieve"
-    return "answer"
+    if state.get("round", 0) >= state.get("max_rounds", 1):
+        return "answer"
+    return "note"
+
+
+def route_after_retrieve(state: AnswerState) -> Literal["judge", "note"]:
+    """The Judge looks once; inside the notes loop, new evidence goes straight to the note (as Adaptive-Note)."""
+    return "note" if state.get("notes_steps", 0) > 0 else "judge"

@@ -5,6 +5,10 @@ proposes new queries that avoid earlier ones. A reviewer keeps the candidate
 only if it is better than the current note. The loop stops after a number of
 rejected notes, a number of steps, or a number of unique items, whichever comes
 first (configurable in ``Settings.notes``; defaults 2 / 3 / 15 as in the paper).
+A fourth rule that is *not* the paper's, "the note proposed no unseen query", is a
+named setting (``notes.stop_on_no_new_queries``), off by default: it ended most
+runs after one step in the first evaluation. One loop implementation serves both the
+``adaptive_note`` baseline and the agentrag answer graph.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Literal, TypedDict
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from agentrag.agents.evidence import add_inferences, numbered, usable
+from agentrag.agents.evidence import add_inferences, numbered, shown_to_answer
 from agentrag.deps import Deps, deps_of
 from agentrag.errors import ParseError
 from agentrag.llm.structured import structured
@@ -67,8 +71,8 @@ def stop_reason(rejected: int, steps: int, unique_items: int, new_queries: int, 
         return f"notes: {steps} steps"
     if unique_items >= cfg.max_items:
         return f"notes: {unique_items} unique items"
-    if new_queries == 0:
-        return "notes: no new queries"
+    if cfg.stop_on_no_new_queries and new_queries == 0:
+        return "notes: no new queries (extra rule, notes.stop_on_no_new_queries)"
     return ""
 
 
@@ -78,7 +82,7 @@ def take_note(state: AnswerState, runtime: Runtime[Deps]) -> NoteUpdate:
     question = state["question"]
     current = state.get("note")
     pool = list(state.get("evidence", []))
-    shown = usable(pool)
+    shown = shown_to_answer(state)
     noted_upto = state.get("noted", 0)
     fresh = [e for e in shown if int(e.id[1:]) > noted_upto] or shown
     items = {h.item.id: h.item for h in state.get("hits", [])}

@@ -3,7 +3,9 @@
 It never deletes. The outdated fact's validity is closed and linked to its
 successor through ``MemoryStore.supersede``, which records the reason, the actor
 and both texts in the history log, so "what did we believe before, and why did
-it change" always has an answer.
+it change" always has an answer. While answering, it acts only on conflicts the
+Judge called with high confidence (``decisions.refresh_above``), and the history
+entry names the run that made the change.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from langgraph.runtime import Runtime
 from agentrag.agents.judge import conflicting_facts
 from agentrag.deps import Deps, deps_of
 from agentrag.memory.store import MemoryStore
+from agentrag.runctx import current_run_id
 from agentrag.state import AnswerState
 from agentrag.types import Conflict, MemoryItem
 
@@ -43,10 +46,27 @@ def supersede_all(
     return done
 
 
+def run_id() -> str:
+    """The id of the graph run in progress: the run context's, else LangGraph's run or thread id."""
+    rid = current_run_id.get()
+    if rid:
+        return rid
+    try:
+        from langgraph.config import get_config
+
+        config = get_config()
+    except RuntimeError:  # called outside a graph run
+        return "unknown"
+    meta = config.get("metadata") or {}
+    return str(config.get("run_id") or meta.get("run_id") or meta.get("thread_id") or "unknown")
+
+
 def refresh(state: AnswerState, runtime: Runtime[Deps]) -> RefreshUpdate:
-    """Supersede outdated facts the Judge found in conflict with newer ones."""
+    """Supersede outdated facts the Judge found, with high confidence, in conflict with newer ones."""
     deps = deps_of(runtime)
-    done = supersede_all(deps.memory, state["namespace"], conflicting_facts(state))
+    rid = run_id()
+    pairs = [(old, new, f"{why} [run {rid}]") for old, new, why in conflicting_facts(state)]
+    done = supersede_all(deps.memory, state["namespace"], pairs, actor=f"refresher (run {rid})")
     return {"refreshed": list(state.get("refreshed", [])) + done}
 
 

@@ -2,9 +2,11 @@
 
 Every backend is a LangChain ``BaseChatModel`` so LangGraph can stream its
 tokens and any other LangChain chat model can stand in. On top of that,
-agentrag backends accept two call-time keywords: ``prompt_id`` (for logs, usage
-and the scripted fake) and ``json_schema`` (constrain the output where the
-backend can), and report token usage on every result.
+agentrag backends accept three call-time keywords: ``prompt_id`` (for logs, usage
+and the scripted fake), ``json_schema`` (constrain the output where the
+backend can) and ``top_logprobs`` (return the log-probabilities of the most likely
+first reply tokens in ``response_metadata["top_logprobs"]``, where the backend can:
+see ``agentrag.llm.decide``), and report token usage on every result.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class AgentChatModel(BaseChatModel):
     """True when the backend can constrain output to a JSON schema (grammar / guided decoding)."""
     serial: ClassVar[bool] = False
     """True when calls are serialised in process (no gain from sending several at once)."""
+    supports_logprobs: ClassVar[bool] = False
+    """True when a call with ``top_logprobs=k`` returns the first reply token's alternatives."""
 
     def close(self) -> None:
         """Release what the backend holds (model weights, GPU memory, HTTP pools)."""

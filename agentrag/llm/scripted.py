@@ -4,10 +4,15 @@ Keying on the prompt id (not on call order) keeps tests readable and stable
 when a graph adds or reorders calls. A reply may be a string, a list of strings
 (successive replies to the same prompt; the last repeats), or a function of the
 rendered messages. Every call is recorded so tests can assert on what was asked.
+A prompt id may also carry a probability (``probabilities``): a call asking for
+``top_logprobs`` then gets ``{"yes": log p, "no": log(1 - p)}`` as the first token's
+alternatives, the way a real backend reports them; a prompt without one gets no
+log-probabilities, like a backend that has none.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,8 +44,11 @@ class ScriptedChatModel(AgentChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     supports_json_schema: ClassVar[bool] = True
     serial: ClassVar[bool] = True
+    supports_logprobs: ClassVar[bool] = True
 
     replies: dict[str, Reply] = Field(default_factory=dict)
+    probabilities: dict[str, float | list[float]] = Field(default_factory=dict)
+    """P("yes") per prompt id (a list: successive calls; the last repeats)."""
     _calls: list[ScriptedCall] = PrivateAttr(default_factory=list)
     _seen: dict[str, int] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -74,6 +82,13 @@ class ScriptedChatModel(AgentChatModel):
             return reply[min(n, len(reply) - 1)]
         return reply
 
+    def _probability(self, prompt_id: str | None) -> float | None:
+        p = self.probabilities.get(prompt_id or "")
+        if isinstance(p, list):
+            n = self._seen.get(prompt_id or "", 1) - 1
+            return p[min(n, len(p) - 1)] if p else None
+        return p
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -85,7 +100,11 @@ class ScriptedChatModel(AgentChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         text = self._reply(messages, prompt_id, json_schema)
-        msg = final_message(text, _words(messages), len(text.split()), model_name="scripted")
+        meta: dict[str, Any] = {}
+        p = self._probability(prompt_id)
+        if kwargs.get("top_logprobs") and p is not None:
+            meta["top_logprobs"] = {"yes": _log(p), "no": _log(1.0 - p)}
+        msg = final_message(text, _words(messages), len(text.split()), model_name="scripted", **meta)
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
     def _stream(
@@ -107,6 +126,10 @@ class ScriptedChatModel(AgentChatModel):
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk
         yield ChatGenerationChunk(message=usage_chunk(_words(messages), len(pieces), model_name="scripted"))
+
+
+def _log(p: float) -> float:
+    return math.log(p) if p > 0 else -1e9
 
 
 def _words(messages: Sequence[BaseMessage]) -> int:

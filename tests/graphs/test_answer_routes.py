@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from corpus import DOCS
 
 from agentrag.errors import BackendError, InputError
 from agentrag.types import MemoryItem
@@ -17,17 +18,11 @@ def j(obj: object) -> str:
 
 ROUTE_SINGLE = j({"kind": "single", "queries": [], "time": ""})
 ROUTE_ITER = j({"kind": "iterative", "queries": ["band Copenhagen", "compilation album demos"], "time": ""})
-SUFFICIENT = j({"relevant": [1], "sufficient": True, "missing": [], "conflicts": []})
-INSUFFICIENT = j({"relevant": [1], "sufficient": False, "missing": ["more about it"], "conflicts": []})
+SUFFICIENT = {"judge/sufficient": 0.95}
+"""P("yes") the scripted backend reports for the Judge's one-word decisions (default threshold 0.5)."""
+INSUFFICIENT = {"judge/sufficient": 0.05}
+YES = "yes"
 
-DOCS = [
-    {"text": "Mercyful Fate is a Danish heavy metal band from Copenhagen.", "source_id": "d1"},
-    {"text": "The Beginning is a compilation album of rare demo tracks by Mercyful Fate.", "source_id": "d2"},
-    {"text": "Metallica was formed in Los Angeles in 1981.", "source_id": "d3"},
-    {"text": "Amy Johnson was a pioneering English aviator.", "source_id": "d4"},
-    {"text": "They Flew Alone is a 1942 British biopic about Amy Johnson.", "source_id": "d5"},
-    {"text": "Chiang Kai-shek died on April 5, 1975 in Taipei.", "source_id": "d6"},
-]
 
 
 def cite_first(answer: str):
@@ -45,13 +40,13 @@ def test_no_retrieval_route(make_rag):
     a = rag.ask("What is 2 + 2?", namespace="ns")
     assert a.text == "4" and not a.abstained
     assert a.route.kind == "none" and a.evidence == () and a.rounds == 0
-    assert not rag.llm.calls_for("judge/verdict")
+    assert not rag.llm.calls_for("judge/sufficient")
     assert a.usage.calls == 2 and a.usage_by_node.keys() == {"route", "answer"}
 
 
 def test_one_step_route_cites_memory_items(make_rag):
     rag = make_rag(
-        {"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT, "answerer/cited": cite_first("Mercyful Fate")}
+        {"retriever/route": ROUTE_SINGLE, "judge/sufficient": YES, "answerer/cited": cite_first("Mercyful Fate")}
     )
     rag.add(DOCS, namespace="ns", derive=False)
     a = rag.ask("Which Copenhagen band released rare demo tracks?", namespace="ns")
@@ -66,7 +61,7 @@ def test_iterative_notes_stop_after_rejections(make_rag):
     rag = make_rag(
         {
             "retriever/route": ROUTE_ITER,
-            "judge/verdict": INSUFFICIENT,
+            "judge/sufficient": "no",
             "notes/update": [j({"note": f"note {i}", "queries": [f"query {i}"], "inferences": []}) for i in range(6)],
             "notes/review": j({"better": False}),
             "answerer/cited": cite_first("Mercyful Fate"),
@@ -87,7 +82,7 @@ def test_iterative_notes_stop_after_steps(make_rag):
     rag = make_rag(
         {
             "retriever/route": ROUTE_ITER,
-            "judge/verdict": INSUFFICIENT,
+            "judge/sufficient": "no",
             "notes/update": [j({"note": f"note {i}", "queries": [f"query {i}"], "inferences": []}) for i in range(6)],
             "notes/review": j({"better": True}),
             "answerer/cited": cite_first("Mercyful Fate"),
@@ -109,7 +104,7 @@ def test_iterative_notes_stop_after_unique_items(make_rag):
     rag = make_rag(
         {
             "retriever/route": ROUTE_ITER,
-            "judge/verdict": INSUFFICIENT,
+            "judge/sufficient": "no",
             "notes/update": [
                 j({"note": f"note {i}", "queries": [f"Amy Johnson aviator {i}", f"Chiang {i}"], "inferences": []})
                 for i in range(6)
@@ -137,16 +132,11 @@ def test_evidence_revised_when_later_evidence_contradicts(make_rag):
     rag = make_rag(
         {
             "retriever/route": ROUTE_SINGLE,
-            "judge/verdict": j(
-                {
-                    "relevant": [1, 2],
-                    "sufficient": True,
-                    "missing": [],
-                    "conflicts": [{"older": 1, "newer": 2, "reason": "she moved"}],
-                }
-            ),
+            "judge/sufficient": YES,
+            "judge/contradict": YES,
             "answerer/cited": answer,
-        }
+        },
+        {"judge/sufficient": 0.95, "judge/contradict": 0.95},  # confident conflict, under refresh_above
     )
     rag.add(
         [
@@ -165,7 +155,7 @@ def test_evidence_revised_when_later_evidence_contradicts(make_rag):
     assert a.text == "Paris"
     status = {e.text: e for e in a.evidence}
     assert status["I live in Boston."].status == "revised"
-    assert "she moved" in status["I live in Boston."].reason
+    assert "contradiction" in status["I live in Boston."].reason
     assert status["I moved to Paris last month."].status == "active"
     assert "Paris" in a.citations[0].text
     # raw turns are history, not beliefs: the Refresher does not touch them
@@ -176,18 +166,15 @@ def test_memory_refreshed_on_conflicting_facts(make_rag):
     rag = make_rag(
         {
             "retriever/route": ROUTE_SINGLE,
-            "judge/verdict": j(
-                {
-                    "relevant": [1, 2],
-                    "sufficient": True,
-                    "missing": [],
-                    "conflicts": [{"older": 2, "newer": 1, "reason": "moved"}],
-                }
-            ),
+            "judge/sufficient": YES,
+            "judge/relevant": YES,
+            "judge/contradict": YES,
             "answerer/cited": lambda m: j(
                 {"answer": "Paris" if "Boston" not in m[-1].content else "?", "citations": [1]}
             ),
-        }
+        },
+        {"judge/sufficient": 0.95, "judge/contradict": 0.99},  # over refresh_above: memory may change
+        evidence={"derived_levels": True},
     )
     old = MemoryItem.new(
         namespace="ns",
@@ -219,7 +206,7 @@ def test_router_saying_none_is_overruled_when_memory_is_closely_related(make_rag
     rag = make_rag(
         {
             "retriever/route": j({"kind": "none", "queries": [], "time": ""}),
-            "judge/verdict": SUFFICIENT,
+            "judge/sufficient": YES,
             "answerer/cited": cite_first("Mercyful Fate"),
         }
     )
@@ -249,7 +236,7 @@ def test_abstains_when_model_says_it_does_not_know(make_rag):
     rag = make_rag(
         {
             "retriever/route": ROUTE_SINGLE,
-            "judge/verdict": j({"relevant": [], "sufficient": False, "missing": [], "conflicts": []}),
+            "judge/sufficient": YES,
             "answerer/cited": j({"answer": "I don't know", "citations": []}),
         }
     )
@@ -266,7 +253,7 @@ def test_interrupted_run_resumes_from_checkpoint(make_rag):
             raise BackendError("server went away")
         return j({"answer": "Mercyful Fate", "citations": [1]})
 
-    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT, "answerer/cited": flaky})
+    rag = make_rag({"retriever/route": ROUTE_SINGLE, "judge/sufficient": YES, "answerer/cited": flaky})
     rag.add(DOCS, namespace="ns", derive=False)
     with pytest.raises(BackendError):
         rag.ask("Which Copenhagen band?", namespace="ns", thread_id="crash-1")
@@ -282,14 +269,14 @@ def test_interrupted_run_resumes_from_checkpoint(make_rag):
     a = rag.resume("crash-1", namespace="ns")
     assert a.text == "Mercyful Fate"
     assert len(rag.llm.calls_for("retriever/route")) == 1  # not re-run
-    assert len(rag.llm.calls_for("judge/verdict")) == 1
+    assert len(rag.llm.calls_for("judge/sufficient")) == 1
 
 
 def test_stream_yields_nodes_then_answer_tokens(make_rag):
     rag = make_rag(
         {
             "retriever/route": ROUTE_SINGLE,
-            "judge/verdict": SUFFICIENT,
+            "judge/sufficient": YES,
             "answerer/cited": cite_first("Mercyful Fate is the band"),
         }
     )
@@ -306,7 +293,7 @@ async def test_many_questions_in_flight(make_rag):
     import asyncio
 
     rag = make_rag(
-        {"retriever/route": ROUTE_SINGLE, "judge/verdict": SUFFICIENT, "answerer/cited": cite_first("Mercyful Fate")}
+        {"retriever/route": ROUTE_SINGLE, "judge/sufficient": YES, "answerer/cited": cite_first("Mercyful Fate")}
     )
     rag.add(DOCS, namespace="ns", derive=False)
     answers = await asyncio.gather(*(rag.aask(f"Which band {i}?", namespace="ns") for i in range(4)))

@@ -1,0 +1,49 @@
+"""agentrag with one part switched off each, so a report shows what every part adds.
+
+Each is the shipped answer graph (``graphs/answer.py``) built with one ``Parts``
+flag changed; everything else (generator, memory, retriever, answer prompt,
+settings) is the same as ``agentrag``'s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+
+from agentrag.types import LEVELS
+from evals.methods.common import MethodOptions, fixed_route
+
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+
+
+def _build(name: str, **parts: Any) -> Graph:
+    from agentrag.graphs.answer import Parts, build
+
+    return build(parts=Parts(**parts), name=name)
+
+
+def build_fixed_single(options: MethodOptions) -> Graph:
+    """The router replaced by a fixed one-step route over every level (escalation still applies)."""
+    plan = fixed_route("single", LEVELS, "ablation: fixed single route, no router")
+    return _build("agentrag_fixed_route", planner=plan)
+
+
+def build_no_judge(options: MethodOptions) -> Graph:
+    """No Judge: the route alone decides (iterative -> notes loop, else answer); no escalation or abstention."""
+    return _build("agentrag_no_judge", judge=False)
+
+
+def build_no_notes(options: MethodOptions) -> Graph:
+    """No notes loop: an escalated question is answered from the first evidence."""
+    return _build("agentrag_no_notes", notes=False)
+
+
+def build_no_revision(options: MethodOptions) -> Graph:
+    """No evidence revision or memory refresh: the Judge does not look for conflicts."""
+    return _build("agentrag_no_revision", revision=False)
+
+
+def build_derived(options: MethodOptions) -> Graph:
+    """Derived levels on: facts and episodes (with their raw sources) added to the evidence."""
+    return _build("agentrag_derived", derived=True)

@@ -1,0 +1,141 @@
+"""Escalation rules and the additive-evidence floor, on the scripted backend over real Chroma.
+
+Each rule has its own test: an "insufficient" verdict, a low-confidence one and an
+unparsable reply each move a single-route question into the notes loop; a confident
+"sufficient" does not; the answer's evidence always contains naive retrieval's raw
+top-k, compared against a naive search over the same store.
+"""
+
+from __future__ import annotations
+
+import json
+
+from corpus import DOCS
+
+from agentrag.agents.retriever import related
+from agentrag.memory.store import SearchFilters
+from agentrag.types import MemoryItem
+
+ROUTE_SINGLE = json.dumps({"kind": "single", "queries": [], "time": ""})
+NOTE = json.dumps({"note": "Mercyful Fate is from Copenhagen [1].", "queries": ["rare demo tracks"], "inferences": []})
+ANSWER = json.dumps({"answer": "Mercyful Fate", "citations": [1]})
+QUESTION = "Which Copenhagen band released rare demo tracks?"
+
+
+def replies(judge: str) -> dict[str, object]:
+    return {
+        "retriever/route": ROUTE_SINGLE,
+        "judge/sufficient": judge,
+        "judge/relevant": "no",
+        "notes/update": NOTE,
+        "notes/review": json.dumps({"better": True}),
+        "answerer/cited": ANSWER,
+    }
+
+
+def ask(make_rag, judge: str, probability: float | None, **settings):
+    probs = {"judge/sufficient": probability} if probability is not None else {}
+    rag = make_rag(replies(judge), probs, notes={"max_rejections": 2, "max_steps": 2, "max_items": 99}, **settings)
+    rag.add(DOCS, namespace="ns", derive=False)
+    return rag, run(rag)
+
+
+def run(rag):
+    """The whole final state (the graph's output schema shows only part of it)."""
+    graph, config = rag._graph("answer"), {"configurable": {"thread_id": "t"}}
+    graph.invoke({"question": QUESTION, "namespace": "ns"}, config, context=rag.deps)
+    return graph.get_state(config).values
+
+
+def test_insufficient_verdict_on_single_route_escalates_to_notes(make_rag):
+    rag, out = ask(make_rag, "no", 0.1)
+    assert out["route"].kind == "single"
+    assert out["escalation"].startswith("judge: insufficient")
+    assert rag.llm.calls_for("notes/update"), "single + insufficient must reach the notes loop"
+    assert out["stop_reason"] == "notes: 2 steps"
+
+
+def test_low_confidence_verdict_escalates_to_notes(make_rag):
+    rag, out = ask(make_rag, "yes", 0.6, decisions={"sufficient_above": 0.8, "insufficient_below": 0.4})
+    assert out["escalation"].startswith("judge: low confidence")
+    assert rag.llm.calls_for("notes/update")
+
+
+def test_unparsable_verdict_is_not_sufficient(make_rag):
+    rag, out = ask(make_rag, "The passages mention a band.", None)  # no logprobs, no yes/no word
+    decision = [d for d in out["decisions"] if d["kind"] == "sufficient"][-1]
+    assert decision["source"] == "unparsable" and decision["p_yes"] is None
+    assert not out["verdict"].sufficient
+    assert out["escalation"].startswith("judge: unparsable")
+    assert rag.llm.calls_for("notes/update")
+
+
+def test_confident_sufficient_answers_without_the_loop(make_rag):
+    rag, out = ask(make_rag, "yes", 0.97)
+    assert out["verdict"].sufficient and out["escalation"] == ""
+    assert not rag.llm.calls_for("notes/update")
+    assert out["answer"] == "Mercyful Fate"
+
+
+def test_escalation_respects_the_round_cap(make_rag):
+    rag, out = ask(make_rag, "no", 0.1, max_rounds=1)
+    assert not rag.llm.calls_for("notes/update")
+    assert out["answer"] == "Mercyful Fate"
+
+
+def naive_top_k(rag, question: str) -> list[str]:
+    """What naive_rag shows: the raw top-k of the question, hybrid search, noise filtered."""
+    found = rag.memory.search(
+        "ns", question, k=rag.settings.retrieval.top_k, filters=SearchFilters(levels=("raw",)), mode="hybrid"
+    )
+    return [h.item.id for h in found if related(h)]
+
+
+def shown_item_ids(rag, out) -> set[str]:
+    """Memory items behind the evidence the answer prompt was given."""
+    from agentrag.agents.evidence import shown_to_answer
+
+    return {e.item_id for e in shown_to_answer(out) if e.item_id}
+
+
+def test_answer_evidence_contains_naive_top_k_even_when_the_judge_drops_everything(make_rag):
+    facts = [
+        MemoryItem.new(namespace="ns", level="fact", text=f"Mercyful Fate fact number {i} about Copenhagen demos.",
+                       source_id="facts", position=i)
+        for i in range(4)
+    ]
+    rag = make_rag(
+        {**replies("no"), "judge/relevant": "no"},
+        {"judge/sufficient": 0.1, "judge/relevant": 0.0},  # the Judge calls every passage irrelevant
+        notes={"max_rejections": 2, "max_steps": 2, "max_items": 99},
+        retrieval={"top_k": 3},
+        evidence={"derived_levels": True, "budget_tokens": 20},
+    )
+    rag.add(DOCS, namespace="ns", derive=False)
+    rag.memory.add("ns", facts)
+    out = run(rag)
+    naive = naive_top_k(rag, QUESTION)
+    assert len(naive) == 3
+    assert set(naive) <= shown_item_ids(rag, out)
+    assert out["dropped"], "the Judge dropped additions"
+    assert not set(out["dropped"]) & set(out["floor"])
+    assert out["budget"]["added_tokens"] <= 20 and out["budget"]["skipped"] > 0
+
+
+def test_answer_evidence_contains_naive_top_k_with_sub_queries_and_time_hint(make_rag):
+    route = json.dumps({"kind": "single", "queries": ["band formed in Los Angeles", "demo tracks of Amy Johnson"],
+                        "time": "1981"})
+    rag = make_rag({**replies("yes"), "retriever/route": route}, {"judge/sufficient": 0.99, "judge/relevant": 0.9},
+                   retrieval={"top_k": 2})
+    rag.add(DOCS, namespace="ns", derive=False)
+    out = run(rag)
+    shown = shown_item_ids(rag, out)
+    assert set(naive_top_k(rag, QUESTION)) <= shown
+    assert len(shown) > 2, "sub-queries add to the floor"
+    assert out["budget"]["floor_tokens"] > 0 and out["budget"]["added_tokens"] > 0
+
+
+def test_calibrated_abstention(make_rag):
+    rag, out = ask(make_rag, "no", 0.02, decisions={"abstain_below": 0.05})
+    assert out["abstained"] and out["stop_reason"] == "judge: answer not in memory"
+    assert not rag.llm.calls_for("answerer/cited") and not rag.llm.calls_for("notes/update")
