@@ -3,8 +3,9 @@
 Part of the default run: one LoCoMo session (committed excerpt, CC BY-NC 4.0, see
 tests/fixtures/memory/ATTRIBUTION.md) goes through the ingest graph into all
 three levels; questions are answered with citations; streaming delivers tokens
-one by one; and an interrupted run resumes from its checkpoint. Assertions are
-about the system's behaviour, not about a 135M model's accuracy.
+one by one and are counted; and an interrupted run resumes from its checkpoint.
+The questions are ones the 135M model answers (chosen by trying it); a wrong
+route, missed evidence, an abstention or a missing citation fails the test.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ pytestmark = pytest.mark.real_model
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "memory" / "locomo_conv26_excerpt.json"
 NS = "conv26"
+# Questions whose evidence is in session 1 and that SmolLM2-135M answers from it (tried with the real
+# model; the test fails if it abstains, routes around memory, or misses the evidence).
+GROUNDED = {"question": "What did Melanie paint last year?", "dia_id": "D1:14", "answer": "sunrise"}
+STREAMED = GROUNDED
 
 
 @pytest.fixture(scope="module")
@@ -59,26 +64,52 @@ def test_reingest_is_idempotent_with_the_real_model(rag):
     assert {lvl: rag.memory.count(NS, lvl) for lvl in ("raw", "fact", "episode")} == before
 
 
-def test_answers_are_grounded_in_retrieved_memory(rag):
-    a = rag.ask("When did Caroline go to the LGBTQ support group?", namespace=NS)
-    assert a.text
-    assert a.usage.calls >= 2 and a.usage.prompt_tokens > 0
-    assert a.route.kind == "none" or a.evidence, "memory holds this; retrieval must find evidence"
-    support = " ".join(e.text for e in a.evidence)
-    assert a.route.kind == "none" or "support group" in support
-    # whatever a 135M model does with citations, each one points at a real memory item in this namespace
+def gold_item(rag, dia_id: str):
+    """The raw memory item holding one LoCoMo turn."""
+    (item,) = [i for i in rag.memory.list(NS, "raw", limit=100) if i.meta.get("dia_id") == dia_id]
+    return item
+
+
+def test_a_question_memory_holds_is_answered_from_the_retrieved_evidence(rag):
+    gold = gold_item(rag, GROUNDED["dia_id"])
+    a = rag.ask(GROUNDED["question"], namespace=NS)
+    assert a.route is not None and a.route.kind != "none", a.route
+    # retrieval found the gold turn (or a fact/episode derived from it), and the answer rests on it
+    assert any(rests_on(rag, e.item_id, gold.id) for e in a.evidence), [e.text for e in a.evidence]
+    assert not a.abstained, a.text
+    # the answer contains the gold passage's answer (the 135M model often leaves citations empty;
+    # when it or the overlap fallback cites, the citation must rest on the gold turn)
+    assert GROUNDED["answer"] in a.text.lower(), a.text
+    assert not a.citations or any(rests_on(rag, c.item_id, gold.id) for c in a.citations), a.citations
+    assert a.usage.calls >= 2 and a.usage.prompt_tokens > 0 and a.usage.completion_tokens > 0
+    # every citation points at a real memory item in this namespace
     for c in a.citations:
         assert rag.memory.get(NS, [c.item_id]), c
 
 
-def test_streaming_delivers_tokens_one_by_one(rag):
-    events = list(rag.stream("What did Caroline say about the support group?", namespace=NS))
-    tokens = [e for e in events if e.kind == "token"]
+def rests_on(rag, item_id: str | None, gold_id: str) -> bool:
+    """Whether ``item_id`` is the gold item or was derived from it."""
+    if item_id == gold_id:
+        return True
+    found = rag.memory.get(NS, [item_id]) if item_id else []
+    return bool(found) and gold_id in found[0].parents
+
+
+def test_streaming_delivers_counted_tokens_one_by_one(rag):
+    events = list(rag.stream(STREAMED["question"], namespace=NS))
+    kinds = [e.kind for e in events]
+    assert kinds.index("answer") == len(events) - 1
     final = events[-1].data
-    if not final.abstained or tokens:
-        assert len(tokens) >= 2
-        assert "".join(e.text for e in tokens) == final.text
-    assert [e.kind for e in events].index("answer") == len(events) - 1
+    assert not final.abstained, final.text  # an answer memory holds: abstaining is a failure, not a skip
+    assert STREAMED["answer"] in final.text.lower(), final.text
+    tokens = [e.text for e in events if e.kind == "token"]
+    assert len(tokens) > 1, tokens  # streamed piece by piece, not delivered whole at the end
+    assert "".join(tokens) == final.text
+    assert kinds.index("token") < kinds.index("answer")
+    spent = final.usage_by_node["answer"]
+    # one answer call; llama.cpp streams one token per piece, and each token event carries at least one
+    assert spent.calls == 1 and spent.prompt_tokens > 0 and spent.completion_tokens >= len(tokens)
+    assert final.usage.completion_tokens == sum(u.completion_tokens for u in final.usage_by_node.values())
 
 
 def test_interrupted_run_resumes_from_checkpoint(rag):

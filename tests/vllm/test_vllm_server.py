@@ -24,6 +24,9 @@ pytestmark = pytest.mark.vllm
 PROMPTS = PromptLibrary(Path(__file__).parent / "prompts")
 
 
+CAPITALS = {"France": "Paris", "Spain": "Madrid", "Germany": "Berlin", "Russia": "Moscow"}
+
+
 class Capital(BaseModel):
     country: str = Field(max_length=60)
     city: str = Field(max_length=60)
@@ -50,24 +53,28 @@ def test_plain_answer_detects_model_and_counts_usage(llm, vllm_server):
 def test_structured_output_is_schema_valid_every_time(vllm_server):
     tracker = UsageTracker()
     llm = OpenAIChatModel(config=OpenAIConfig(base_url=vllm_server.base_url, timeout_s=300), callbacks=[tracker])
-    countries = ["France", "Japan", "Italy", "Canada"]
-    for country in countries:
+    # Capitals SmolLM2-135M gets right under guided decoding (tried with the real server).
+    for country, city in CAPITALS.items():
         out = structured(llm, PROMPTS.render("check/capital", country=country), Capital, max_tokens=96)
         assert isinstance(out, Capital)
-        assert out.country and out.city
+        assert city.lower() in out.city.lower(), (country, out)
     # Guided decoding makes the first reply valid: no corrective retries were needed.
-    assert tracker.total.calls == len(countries)
+    assert tracker.total.calls == len(CAPITALS)
     assert tracker.total.completion_tokens > 0
 
 
 def test_raw_json_schema_reply_parses(llm):
     reply = llm.invoke(
-        [HumanMessage("Name the capital of Spain as JSON.")],
+        [
+            SystemMessage("You are a geography assistant. Answer with facts only."),
+            HumanMessage("What is the capital city of Germany? Give the country, the city and how sure you are."),
+        ],
         json_schema=Capital.model_json_schema(),
         prompt_id="check/raw",
         max_tokens=96,
     )
-    Capital.model_validate(json.loads(reply.content))
+    out = Capital.model_validate(json.loads(reply.content))
+    assert "berlin" in out.city.lower() and "germany" in out.country.lower(), out
 
 
 def test_streaming_yields_tokens_and_usage(llm):
@@ -77,8 +84,10 @@ def test_streaming_yields_tokens_and_usage(llm):
     total = sum(chunks[1:], chunks[0])
     assert isinstance(total, AIMessageChunk)
     assert total.usage_metadata is not None
-    # Every completion token arrives either as text or as an empty piece; the usage chunk counts them all.
-    assert total.usage_metadata["output_tokens"] >= len(texts)
+    # The server counts the tokens it generated; each arrived as its own text piece (the end-of-sequence
+    # token, when the reply stops before the cap, has no text).
+    produced = total.usage_metadata["output_tokens"]
+    assert produced in (len(texts), len(texts) + 1), (produced, len(texts))
     assert total.usage_metadata["input_tokens"] > 0
     assert "".join(str(c.content) for c in texts).strip()
 
