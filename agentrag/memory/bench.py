@@ -333,7 +333,7 @@ def run_memory_bench(
         store.close()
 
         with loads.phase("corpus_vectors"):
-            vectors = corpus_vectors(texts, corpus.base_of[:n_items], model, cache_dir, variants, say)
+            vectors = corpus_vectors(corpus.texts, corpus.base_of, model, cache_dir, variants, say, n=n_items)
         items = bench_items(texts, speakers, "bench")
 
         say(f"Chroma alone: upsert {n_items:,} items into a bare collection")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -167,31 +168,41 @@ def corpus_vectors(
     cache_dir: Path | None,
     variants: str,
     say: Progress,
+    *,
+    n: int | None = None,
 ) -> Vectors:
-    """Corpus vectors, embedded in cached blocks; variants embedded too, or perturbed from their base.
+    """Vectors of the first ``n`` corpus texts, embedded in cached blocks; variants embedded too, or perturbed.
 
     ``variants="perturb"`` gives a variant its base text's vector plus Gaussian noise
     scaled for cosine ~0.9 to the base (about what dropping a word and adding a tag
-    does), so a 100k corpus costs ~18k real embeddings on a small CPU.
+    does), so a 100k corpus costs ~18k real embeddings on a small CPU. Blocks are
+    cut from all the corpus's embedded texts in order (the last one filled from
+    texts past ``n``), so a block's content and cache key do not depend on ``n``:
+    a 10k run reuses the first blocks of a 100k run.
     """
-    todo = [i for i, b in enumerate(base_of) if b < 0 or variants == "embed"]
-    out = np.empty((len(texts), embedder.dim), dtype=np.float32)
-    say(f"corpus vectors: embedding {len(todo):,} texts ({len(texts) - len(todo):,} variants perturbed)")
-    for start in range(0, len(todo), _BLOCK):
-        rows = todo[start : start + _BLOCK]
+    n = len(texts) if n is None else n
+    real = [i for i, b in enumerate(base_of) if b < 0 or variants == "embed"]
+    needed = sum(1 for i in real if i < n)
+    out = np.empty((n, embedder.dim), dtype=np.float32)
+    say(f"corpus vectors: embedding {needed:,} texts ({n - needed:,} variants perturbed)")
+    for start in range(0, needed, _BLOCK):
+        rows = real[start : start + _BLOCK]
         block = [texts[i] for i in rows]
         key = hashlib.sha256("\x1e".join(block).encode("utf-8")).hexdigest()[:24]
         path = cache_dir / f"{embedder.name}-{key}.npy" if cache_dir else None
         if path is not None and path.is_file():
-            out[rows] = np.load(path)
-            continue
-        vecs = embedder.embed(block)
-        out[rows] = vecs
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, vecs)
-        say(f"  embedded {start + len(rows):,} / {len(todo):,}")
-    rest = [i for i, b in enumerate(base_of) if b >= 0 and variants != "embed"]
+            vecs = np.load(path)
+        else:
+            vecs = embedder.embed(block)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+                np.save(tmp, vecs)
+                tmp.replace(path)  # another run reading the cache never sees half a file
+            say(f"  embedded {min(start + _BLOCK, needed):,} / {needed:,}")
+        keep = [j for j, i in enumerate(rows) if i < n]
+        out[[rows[j] for j in keep]] = vecs[keep]
+    rest = [i for i in range(n) if base_of[i] >= 0 and variants != "embed"]
     if rest:
         rng = np.random.default_rng(0)
         noisy = out[[base_of[i] for i in rest]] + rng.normal(0.0, 0.0247, (len(rest), embedder.dim))

@@ -23,8 +23,8 @@ def _mark(r: BenchResult, key: str, text: str) -> str:
     return f"{text} {'✅' if r.targets[key]['met'] else '❌'}"
 
 
-def _lat(x: Latency) -> str:
-    return f"{x['p50_ms']:.1f} / {x['p95_ms']:.1f}"
+def _lat(x: Latency, digits: int = 1) -> str:
+    return f"{x['p50_ms']:.{digits}f} / {x['p95_ms']:.{digits}f}"
 
 
 def _rep(x: Repeated) -> str:
@@ -40,7 +40,7 @@ def _rows(runs: Sequence[BenchResult]) -> list[tuple[str, list[str]]]:
     rows: list[tuple[str, list[str]]] = [
         ("embedder raw throughput (items/s)", [f"{r.embed_raw_items_s:,.0f}" for r in runs]),
         (
-            "ingest incl. embedding (items/s; a sample of embed_sample items; target >= 80% of raw)",
+            "ingest incl. embedding (items/s; on a sample, size in brackets; target >= 80% of raw)",
             [
                 _mark(r, "ingest_with_embedding_ratio",
                       f"{r.ingest_with_embedding_items_s:,.0f} ({_ratio(r):.0%}; {r.embed_sample:,}-item sample)")
@@ -54,7 +54,7 @@ def _rows(runs: Sequence[BenchResult]) -> list[tuple[str, list[str]]]:
         ("Chroma alone: upsert of the same items (items/s)", [f"{r.chroma_insert_items_s:,.0f}" for r in runs]),
         ("BM25 cold start (s)", [f"{r.bm25_cold_start_s:.1f}" for r in runs]),
         ("query embedding, cold, p50 / p95 (ms)", [_rep(r.query_embedding) for r in runs]),
-        ("query embedding, cached, p50 / p95 (ms)", [_lat(r.query_embedding_cached) for r in runs]),
+        ("query embedding, cached, p50 / p95 (ms)", [_lat(r.query_embedding_cached, 3) for r in runs]),
     ]
     for mode in MODES:
         cells = [_rep(r.search[mode]) for r in runs]
@@ -89,8 +89,9 @@ def to_markdown(results: Sequence[BenchResult]) -> str:
     first = runs[0]
     per_run = "\n".join(
         f"- {r.items:,} items: mean {r.avg_chars:.0f} characters; vectors: {r.vectors}; "
-        f"ingest incl. embedding measured on a {r.embed_sample:,}-item sample; load average (1/5/15 min) "
+        f"ingest incl. embedding measured on a {r.embed_sample:,}-item sample; 1-minute load average "
         + ", ".join(f"{name} {w['before'][0]:.1f}→{w['after'][0]:.1f}" for name, w in r.load.items())
+        + " (before→after each phase; all three averages are in the JSON)"
         for r in runs
     )
     note = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evals.records import QuestionRecord
-from evals.report import bootstrap_ci, paired, scored
+from evals.report import aggregate, bootstrap_ci, paired, scored
 
 
 def rec(qid: str, prediction: str, *, answerable: bool = True, error: str | None = None, **kw) -> QuestionRecord:
@@ -57,3 +57,11 @@ def test_direct_recall_of_old_records_only_when_the_pool_was_all_raw():
     assert scored(old)["direct_recall@5"] == 1.0
     mixed = old.model_copy(update={"evidence": [{"id": "e1", "item_id": "a", "level": "fact"}]})
     assert scored(mixed)["recall@5"] == 1.0 and scored(mixed)["direct_recall@5"] is None  # unknown, not guessed
+
+
+def test_a_method_gets_no_direct_recall_when_some_questions_levels_are_unknown():
+    known = rec("1", "x", retrieved=[["D2"]], retrieved_levels=["raw"], gold_evidence=["D2"])
+    unknown = rec("2", "x", retrieved=[["D3"]], gold_evidence=["D9"], evidence=[{"id": "e", "level": "fact"}])
+    assert aggregate([known])["direct_recall@5"] == 1.0
+    both = aggregate([known, unknown])
+    assert both["recall@5"] == 0.5 and both["direct_recall@5"] is None  # not 1.0 over the one known question

@@ -92,10 +92,12 @@ def test_every_method_end_to_end_then_resume_then_report(make):
     facts = by_qid(records["facts_only"])["conv-26/0"]
     assert {e["level"] for e in facts.evidence} == {"fact"}
     assert "D1:3" in facts.retrieved[0]  # a fact resolves to the turns it was extracted from
+    assert facts.retrieved_levels[0] == "fact" and set(temporal.retrieved_levels) == {"raw"}  # for direct recall
 
     full = by_qid(records["full_context"])["conv-26/0"]
     assert full.truncation["items_total"] == 20 and full.truncation["items_kept"] == 20
     assert not full.retrieval and len(full.retrieved) == 20
+    assert full.truncation["answer_tokens"] == 128  # the answer prompt's budget, as every method gets
 
     iter_rec = by_qid(records["iter_retgen"])["conv-26/0"]
     assert iter_rec.rounds == 2 and iter_rec.usage.calls == 2

@@ -25,7 +25,7 @@ from agentrag.memory.bench import (
     run_memory_bench,
     time_searches,
 )
-from agentrag.memory.bench_corpus import NAMESPACE, bench_items, build_corpus
+from agentrag.memory.bench_corpus import NAMESPACE, bench_items, build_corpus, corpus_vectors
 from agentrag.memory.chroma_store import ChromaStore
 from agentrag.memory.embedder import Vectors
 from agentrag.settings import load_settings
@@ -124,3 +124,23 @@ def test_run_reports_repeats_breakdown_chroma_alone_and_loads(tmp_path: Path) ->
     assert list(json.loads(stem.with_suffix(".json").read_text())) == ["150"]
     table = stem.with_suffix(".md").read_text()
     assert "20-item sample" in table and "Chroma alone" in table and "hybrid breakdown" in table
+
+
+class CountingEmbedder(HashEmbedder):
+    """Counts the texts it embeds."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.calls += len(texts)
+        return super().embed(texts)
+
+
+def test_corpus_vector_blocks_do_not_depend_on_the_run_size(tmp_path: Path) -> None:
+    corpus = build_corpus(5000, None)
+    big, small = CountingEmbedder(), CountingEmbedder()
+    full = corpus_vectors(corpus.texts, corpus.base_of, big, tmp_path, "embed", lambda _: None, n=4500)
+    part = corpus_vectors(corpus.texts, corpus.base_of, small, tmp_path, "embed", lambda _: None, n=3000)
+    assert big.calls > 0 and small.calls == 0  # the smaller run found every block in the larger run's cache
+    assert part.shape == (3000, 64) and np.array_equal(part, full[:3000])

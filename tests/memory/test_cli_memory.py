@@ -92,6 +92,8 @@ def test_bench_memory_small_run_reports_json(run, tmp_path: Path) -> None:  # ty
         "10",
         "--embed-sample",
         "40",
+        "--repeats",
+        "2",
         "--json",
         "--record",
         str(tmp_path / "bench" / "memory"),
@@ -99,7 +101,8 @@ def test_bench_memory_small_run_reports_json(run, tmp_path: Path) -> None:  # ty
     )
     result = json.loads(out[out.index("{") :])
     assert result["items"] == 300 and result["corpus"] == "templated synthetic sentences"
-    assert set(result["search"]) == {"dense", "sparse", "hybrid"} and result["search"]["hybrid"]["n"] == 10
+    assert set(result["search"]) == {"dense", "sparse", "hybrid"} and result["search"]["hybrid"]["pooled"]["n"] == 20
+    assert result["repeats"] == 2 and len(result["search"]["hybrid"]["repeats"]) == 2
     assert result["ingest_precomputed_items_s"] > 0 and set(result["targets"]) == {
         "hybrid_p95_ms",
         "ingest_precomputed_items_s",
