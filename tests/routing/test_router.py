@@ -80,8 +80,8 @@ def test_shipped_weights_never_return_none_when_memory_holds_related_items(make_
     rag.add(MAGAZINES + CHAT, namespace="both", derive=False)
     cfg = rag.settings.router
     related_seen = 0
-    for q in ("Hi!", "What is 2 + 2?", "Thanks, that helps.", "Who is Maribel?", "Is the Meadow Review still published?",
-              "Pepper?", "Does Tobias like cats?"):
+    for q in ("Hi!", "What is 2 + 2?", "Who is Maribel?", "Is the Meadow Review still published?",
+              "Does Tobias like cats?", "Thanks, Maribel!", "Hi Tobias!", "Congratulations on the new job!"):
         related = holds_related(probe_memory(rag.memory, "both", q, k=cfg.probe_k), cfg)
         related_seen += bool(related)
         r = decide(rag.deps, q, "both")
