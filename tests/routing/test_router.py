@@ -49,7 +49,7 @@ def test_shipped_weights_load_offline_and_route_a_comparison_to_iterative(make_r
     rag.add(MAGAZINES, namespace="mags", derive=False)
     r = decide(rag.deps, COMPARISON, "mags")
     assert entity_spans(COMPARISON) == ["Harbor Lights Quarterly", "Meadow Review"]
-    assert r.kind == "iterative" and r.source == "learned"
+    assert r.kind == "iterative" and r.source == "learned" and not r.escalated, r.reason
     assert r.probabilities is not None and abs(sum(r.probabilities.values()) - 1.0) < 1e-3
     assert r.queries[0] == COMPARISON and "Harbor Lights Quarterly" in r.queries
     assert not rag.llm.calls_for("retriever/route")  # the learned router costs no generator call
