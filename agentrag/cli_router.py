@@ -35,6 +35,9 @@ def train(
     dev_share: Annotated[float, typer.Option(help="share of questions held out for the evaluation")] = 0.2,
     l2: Annotated[float | None, typer.Option(help="L2 penalty (default: chosen by cross-validation)")] = None,
     balance: Annotated[float, typer.Option(help="class weighting: 0 none, 1 fully balanced")] = 0.5,
+    partial: Annotated[
+        bool, typer.Option(help="also label questions only closed_book reached (naive_rag not run on them)")
+    ] = False,
 ) -> None:
     """Label questions by the cheapest method that answered them, fit the router, report held-out accuracy."""
     import os
@@ -51,7 +54,7 @@ def train(
             raise AgentRagError(f"`agentrag router train` needs the source checkout's evals package ({exc})") from exc
         if not 0.0 <= dev_share < 1.0:
             raise AgentRagError(f"--dev-share must be in [0, 1), got {dev_share}")
-        rows = collect(inputs)
+        rows = collect(inputs, partial=partial)
         if table:
             write_table(table, rows)
         model, evaluation = fit_router(rows, dev_share=dev_share, l2=l2, balance=balance)

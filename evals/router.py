@@ -103,11 +103,15 @@ def _score(r: QuestionRecord) -> float:
     return float(scored(r)["score"] or 0.0)
 
 
-def rows_from_run(run_dir: Path, memory: MemoryStore | None = None, *, k: int = 5) -> list[Row]:
+def rows_from_run(
+    run_dir: Path, memory: MemoryStore | None = None, *, k: int = 5, partial: bool = False
+) -> list[Row]:
     """Label every question that the closed book and naive RAG both answered, and probe its memory.
 
     ``memory`` defaults to the run's own store (``RUN_DIR/memory``); it must hold
-    the raw namespaces the records name.
+    the raw namespaces the records name. ``partial`` also labels questions only
+    the closed book reached (naive RAG not run on them yet); their label source
+    says so, because "single" was never tried on them.
     """
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file() or not (run_dir / "records").is_dir():
@@ -127,11 +131,13 @@ def rows_from_run(run_dir: Path, memory: MemoryStore | None = None, *, k: int = 
     rows: list[Row] = []
     try:
         for qid, recs in by_q.items():
-            if "closed_book" not in recs or "naive_rag" not in recs:
+            if "closed_book" not in recs or ("naive_rag" not in recs and not partial):
                 continue  # a question only some cheap methods reached: its label would be a guess
-            base = recs["naive_rag"]
+            base = recs.get("naive_rag") or recs["closed_book"]
             scores = {m: round(_score(r), 4) for m, r in recs.items()}
             label, source = silver_label(dataset, base.category, scores, answerable=base.answerable)
+            if "naive_rag" not in recs and not source.startswith("method:"):
+                source += " (naive_rag not run)"
             probe = probe_memory(memory, base.namespace, base.question, k=k)
             rows.append(
                 Row(
@@ -292,11 +298,11 @@ def evaluation(
     return out
 
 
-def collect(paths: Sequence[Path], *, k: int = 5) -> list[Row]:
+def collect(paths: Sequence[Path], *, k: int = 5, partial: bool = False) -> list[Row]:
     """Rows from run folders (probed now) and saved tables (``*.jsonl``), later duplicates winning."""
     rows: dict[str, Row] = {}
     for p in paths:
-        got = read_table(p) if p.is_file() else rows_from_run(p, k=k)
+        got = read_table(p) if p.is_file() else rows_from_run(p, k=k, partial=partial)
         rows.update({r.key: r for r in got})
     return list(rows.values())
 

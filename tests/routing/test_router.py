@@ -49,7 +49,7 @@ def test_shipped_weights_load_offline_and_route_a_comparison_to_iterative(make_r
     rag.add(MAGAZINES, namespace="mags", derive=False)
     r = decide(rag.deps, COMPARISON, "mags")
     assert entity_spans(COMPARISON) == ["Harbor Lights Quarterly", "Meadow Review"]
-    assert r.kind == "iterative" and r.source == "learned"
+    assert r.kind == "iterative" and r.source == "learned" and not r.escalated, r.reason
     assert r.probabilities is not None and abs(sum(r.probabilities.values()) - 1.0) < 1e-3
     assert r.queries[0] == COMPARISON and "Harbor Lights Quarterly" in r.queries
     assert not rag.llm.calls_for("retriever/route")  # the learned router costs no generator call
@@ -80,8 +80,8 @@ def test_shipped_weights_never_return_none_when_memory_holds_related_items(make_
     rag.add(MAGAZINES + CHAT, namespace="both", derive=False)
     cfg = rag.settings.router
     related_seen = 0
-    for q in ("Hi!", "What is 2 + 2?", "Thanks, that helps.", "Who is Maribel?", "Is the Meadow Review still published?",
-              "Pepper?", "Does Tobias like cats?"):
+    for q in ("Hi!", "What is 2 + 2?", "Who is Maribel?", "Is the Meadow Review still published?",
+              "Does Tobias like cats?", "Thanks, Maribel!", "Hi Tobias!", "Congratulations on the new job!"):
         related = holds_related(probe_memory(rag.memory, "both", q, k=cfg.probe_k), cfg)
         related_seen += bool(related)
         r = decide(rag.deps, q, "both")
