@@ -72,6 +72,7 @@ _NO_EVENT = np.iinfo(np.int64).min
 _NONE_CODE = -1
 _MAX_DELTA_CHUNKS = 16
 _SNAPSHOT_VERSION = 1
+_ARRAY_OVERHEAD = 112  # bytes of a small numpy array object beside its data
 _COLUMNS = ("alive", "dl", "vf", "vt", "ev", "spk", "ses", "src")
 
 
@@ -160,6 +161,7 @@ class Bm25Index:
         self._ids: list[str] = []
         self._row: dict[str, int] = {}
         self._tokens: list[npt.NDArray[np.int32]] = []
+        self._token_bytes = 0  # kept up to date so ``nbytes`` is O(1): it is asked after every write
         self._alive = _Column(np.bool_)
         self._dl = _Column(np.float32)
         self._vf = _Column(np.int64)
@@ -250,6 +252,7 @@ class Bm25Index:
             self._ids.append(doc.id)
             self._row[doc.id] = row
         self._tokens.extend(tokens)
+        self._token_bytes += sum(t.nbytes + _ARRAY_OVERHEAD for t in tokens)
         lens = self._add_postings(rows, tokens)
         self._alive.extend([True] * len(docs))
         self._dl.extend(lens.tolist())
@@ -307,6 +310,7 @@ class Bm25Index:
         self._ids = ids
         self._row = {item_id: i for i, item_id in enumerate(ids)}
         self._tokens = tokens
+        self._token_bytes = sum(t.nbytes + _ARRAY_OVERHEAD for t in tokens)
         self._alive.extend([True] * len(ids))
         self._dl.extend([len(t) for t in tokens])
         for name, col in (
@@ -464,6 +468,7 @@ class Bm25Index:
         offsets = arrays["offsets"]
         flat = arrays["tokens"].astype(np.int32)
         index._tokens = [flat[offsets[i] : offsets[i + 1]] for i in range(len(index._ids))]
+        index._token_bytes = sum(t.nbytes + _ARRAY_OVERHEAD for t in index._tokens)
         for name in _COLUMNS:
             getattr(index, f"_{name}").extend(arrays[name])
         alive = index._alive.view
@@ -502,7 +507,7 @@ class Bm25Index:
 
     def nbytes(self) -> int:
         """Approximate memory held (token arrays, columns, segment matrix, delta, ids): for the LRU budget."""
-        total = sum(t.nbytes + 112 for t in self._tokens) + 90 * len(self._ids) + 60 * len(self._vocab)
+        total = self._token_bytes + 90 * len(self._ids) + 60 * len(self._vocab)
         total += sum(getattr(self, f"_{name}")._data.nbytes for name in _COLUMNS)
         if self._seg is not None:
             total += sum(self._seg.scores[part].nbytes for part in ("data", "indices", "indptr"))

@@ -130,3 +130,18 @@ def test_snapshot_round_trip_keeps_segment_delta_and_dead_rows(tmp_path) -> None
     assert Bm25Index.load(tmp_path / "missing.npz") is None
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     assert Bm25Index.load(tmp_path / "bad.npz") is None
+
+
+def test_memory_estimate_tracks_adds_rebuilds_and_snapshots(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    index = Bm25Index(exact_below=0)
+    empty = index.nbytes()
+    docs = [Doc(id=f"d{i}", text=f"word{i} shared text number {i}", valid_from_us=0, valid_to_us=10) for i in range(50)]
+    index.upsert(docs)
+    grown = index.nbytes()
+    assert grown > empty
+    index.rebuild()
+    rebuilt = index.nbytes()
+    assert rebuilt > empty  # the delta postings became the segment's score matrix
+    index.save(tmp_path / "i.npz")
+    loaded = Bm25Index.load(tmp_path / "i.npz")
+    assert loaded is not None and loaded.nbytes() == rebuilt
