@@ -28,6 +28,7 @@ demo: $(STAMP)
 # creates it once per machine and converts the packaged model for it.
 test: $(STAMP)
 	scripts/ensure_test_tools.sh
+	scripts/setup_langgraph_dev.sh $(CACHE) $(BIN)/python
 	scripts/setup_vllm.sh $(CACHE)
 	AGENTRAG_CACHE_DIR=$(CACHE) $(BIN)/python -m pytest
 
