@@ -31,6 +31,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	scripts/test_tools.sh
 	scripts/ensure_test_tools.sh
+	scripts/setup_langgraph_dev.sh $(CACHE) $(BIN)/python
 	scripts/setup_vllm.sh $(CACHE)
 	scripts/ensure_postgres.sh
 	AGENTRAG_CACHE_DIR=$(CACHE) $(BIN)/python -m pytest

@@ -1,6 +1,7 @@
 """LangGraph's own tooling: ``langgraph dev`` loads graphs/langgraph.json; its REST API lists each graph's structure.
 
-Needs the optional extra ``studio`` (``langgraph-cli[inmem]``); skipped, saying so, where it is not installed.
+Needs ``langgraph-cli[inmem]`` (extra ``studio``; ``make test`` sets it up with scripts/setup_langgraph_dev.sh in
+its own venv, since it pins protobuf below 7); skipped, saying so, where it is not installed.
 The server runs on loopback with no browser, no tunnel and no analytics, and is stopped by pid.
 """
 
@@ -26,8 +27,13 @@ FIRST = {"answer": "route", "ingest": "select_new", "chat": "answer"}
 
 
 def langgraph_cli() -> str | None:
-    beside = Path(sys.executable).parent / "langgraph"
-    return str(beside) if beside.exists() else (os.environ.get("AGENTRAG_LANGGRAPH_CLI") or shutil.which("langgraph"))
+    """The CLI: from the env var, scripts/setup_langgraph_dev.sh's venv in the cache, or beside this Python."""
+    cache = Path(os.environ.get("AGENTRAG_CACHE_DIR") or Path.home() / ".cache" / "agentrag")
+    for candidate in (os.environ.get("AGENTRAG_LANGGRAPH_CLI"), cache / "langgraph-dev" / "bin" / "langgraph",
+                      Path(sys.executable).parent / "langgraph"):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    return shutil.which("langgraph")
 
 
 def free_port() -> int:
@@ -40,7 +46,7 @@ def free_port() -> int:
 def dev_server(tmp_path: Path):
     cli = langgraph_cli()
     if cli is None:
-        pytest.skip("langgraph-cli[inmem] is not installed: pip install 'agentrag[studio]'")
+        pytest.skip("langgraph-cli[inmem] is not installed: scripts/setup_langgraph_dev.sh or pip install 'agentrag[studio]'")
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false", "LANGCHAIN_TRACING_V2": "false",

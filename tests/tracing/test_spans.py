@@ -71,8 +71,11 @@ def test_every_node_llm_call_and_memory_op_becomes_a_span(make_rag, receiver: Re
         a = s["attrs"]
         assert by_id[s["parent_id"]]["attrs"]["agentrag.node"] == "retrieve"
         assert a["agentrag.memory.mode"] == "hybrid" and a["agentrag.memory.k"] == 5
-        assert "fact" in a["agentrag.memory.level"].split(",") and a["agentrag.memory.hits"] == 2
-        assert a["retrieval.documents.0.document.id"].startswith("f-") and "agentrag.latency_ms" in a
+        assert "fact" in a["agentrag.memory.level"].split(",") and a["agentrag.memory.hits"] >= 2
+        docs = {k.split(".")[2] for k in a if k.startswith("retrieval.documents.")}
+        assert len(docs) == a["agentrag.memory.hits"] and "agentrag.latency_ms" in a
+        assert a["retrieval.documents.0.document.id"][:2] in ("r-", "f-", "e-")
+        assert isinstance(a["retrieval.documents.0.document.score"], float)
     (write,) = [s for s in spans if s["name"] == "memory.supersede"]
     assert by_id[write["parent_id"]]["attrs"]["agentrag.node"] == "refresh"
     assert write["attrs"]["agentrag.memory.old_id"] != write["attrs"]["agentrag.memory.new_id"]
