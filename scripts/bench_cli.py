@@ -41,8 +41,16 @@ ITEMS = [
 
 
 def _run(args: list[str], env: dict[str, str]) -> float:
+    # Run from the data folder: ``python -m`` puts the working directory first on sys.path,
+    # which would shadow PYTHONPATH when run from a checkout.
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "agentrag", *args], env=env, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "agentrag", *args],
+        env=env,
+        cwd=Path(env["AGENTRAG_DATA_DIR"]).parent,
+        capture_output=True,
+        text=True,
+    )
     took = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"agentrag {' '.join(args)} failed ({res.returncode}):\n{res.stderr[-2000:]}")
