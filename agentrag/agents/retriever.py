@@ -109,7 +109,8 @@ def retrieve(state: AnswerState, runtime: Runtime[Deps], derived: bool | None = 
     queries = [q for q in (state.get("queries") or [question]) if q not in asked] or [question]
     k = deps.settings.retrieval.top_k
     use_derived = deps.settings.evidence.derived_levels if derived is None else derived
-    levels = tuple(lv for lv in route.levels if lv == "raw" or use_derived)
+    # derived levels beside the raw floor are additions (a setting); a route over derived levels only is explicit
+    levels = tuple(lv for lv in route.levels if lv == "raw" or use_derived) if "raw" in route.levels else route.levels
     pool = list(state.get("evidence", []))
     floor = list(state.get("floor", []))
     budget = dict(state.get("budget") or {"budget_tokens": deps.settings.evidence.budget_tokens, "floor_tokens": 0,
