@@ -133,7 +133,8 @@ def retrieve(state: AnswerState, runtime: Runtime[Deps], derived: bool | None = 
     for query in queries:
         lv = levels if not (first_round and query == question) else tuple(x for x in levels if x != "raw")
         if lv:
-            extra += with_sources(deps, state["namespace"], search(query, lv))
+            found = search(query, lv)  # beside the raw floor a fact brings its sources; a facts-only route does not
+            extra += with_sources(deps, state["namespace"], found) if "raw" in levels else found
     window = time_window(route.time_hint) if first_round else None
     if window and "raw" in levels:
         extra += search(question, ("raw",), time_from=window[0], time_to=window[1])
