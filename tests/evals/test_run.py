@@ -112,7 +112,7 @@ def test_every_method_end_to_end_then_resume_then_report(make):
     assert {(b.kind, b.raw) for b in builds} == {("raw", 20), ("derived", 20)}
     derived = next(b for b in builds if b.kind == "derived")
     assert derived.facts >= 1 and derived.episodes == 2 and derived.usage.calls > 0
-    assert derived.extraction["batches"] >= 1 and derived.extraction["stored"] == derived.facts
+    assert derived.extraction["batches"] >= 1 and derived.extraction["stored"] >= derived.facts  # before dedupe
 
     config = json.loads((out / "config.json").read_text())
     assert config["judge"]["prompt_file"] == "prompts/evals/judge.yaml" and config["machine"]["cores"]
