@@ -46,13 +46,17 @@ def firing(records: Sequence[QuestionRecord]) -> dict[str, Any]:
         "escalation_reasons": dict(Counter(r.escalation.split(" (")[0] for r in records if r.escalation)),
         "sufficiency_outcomes": dict(Counter(str(d.get("outcome")) for d in suff)),
         "decision_sources": dict(Counter(str(d.get("source")) for r in records for d in r.decisions)),
-        "mean_p_sufficient": round(sum(float(d["p_yes"]) for d in suff if d.get("p_yes") is not None)
-                                   / max(1, sum(d.get("p_yes") is not None for d in suff)), 3) if suff else None,
+        "mean_p_sufficient": _mean_p(suff),
         "budget_tokens": budgets[0].get("budget_tokens") if budgets else None,
         "floor_tokens": round(sum(b.get("floor_tokens", 0) for b in budgets) / len(budgets), 1) if budgets else None,
         "added_tokens": round(sum(b.get("added_tokens", 0) for b in budgets) / len(budgets), 1) if budgets else None,
         "over_budget_skipped": sum(b.get("skipped", 0) for b in budgets),
     }
+
+
+def _mean_p(decisions: Sequence[dict[str, Any]]) -> float | None:
+    ps = [float(d["p_yes"]) for d in decisions if d.get("p_yes") is not None]
+    return round(sum(ps) / len(ps), 3) if ps else None
 
 
 def extraction(builds: Sequence[BuildRecord]) -> dict[str, Any] | None:

@@ -8,7 +8,9 @@ from agentrag.server.app import create_app
 
 SCRIPT = {
     "retriever/route": json.dumps({"kind": "single", "queries": [], "time": ""}),
-    "judge/verdict": json.dumps({"relevant": [1], "sufficient": True, "missing": [], "conflicts": []}),
+    "judge/sufficient": "yes",
+    "notes/update": json.dumps({"note": "Mercyful Fate is from Copenhagen.", "queries": [], "inferences": []}),
+    "notes/review": json.dumps({"better": True}),
     "answerer/cited": json.dumps({"answer": "Mercyful Fate", "citations": [1]}),
 }
 

@@ -158,11 +158,12 @@ def extract_facts(state: IngestState, runtime: Runtime[Deps]) -> FactsUpdate:
             stats["failed_replies"] += 1
         else:
             degenerate = False
+            batch_text = [t for i in batch for t in (i.text, i.speaker or "")]  # small models mis-cite turn numbers
             for f in reply.facts:
                 text = " ".join(f.text.split())
                 stats["proposed"] += 1
                 sources = [batch[n - 1] for n in dict.fromkeys(f.from_) if 1 <= n <= len(batch)] or list(batch)
-                why = reject(text, [s.text for s in sources], prompt.system)
+                why = reject(text, batch_text, prompt.system)
                 if why is not None:
                     stats[why] += 1
                     degenerate = degenerate or why != "unsupported"
@@ -180,7 +181,7 @@ def extract_facts(state: IngestState, runtime: Runtime[Deps]) -> FactsUpdate:
             if len(text) < 8 or text.lower() in seen:
                 continue
             seen.add(text.lower())
-            stats["support_sum"] += support(text, [s.text for s in sources])
+            stats["support_sum"] += support(text, [t for s in sources for t in (s.text, s.speaker or "")])
             facts.append(
                 MemoryItem.new(
                     namespace=ns,

@@ -17,8 +17,8 @@ from typing import Literal
 from agentrag.agents.router import content_words
 
 Rejection = Literal["repetition", "prompt copy", "unsupported"]
-MIN_SUPPORT = 0.6
-"""Share of a fact's content words that must occur in its source turns."""
+MIN_SUPPORT = 0.5
+"""Share of a fact's content words (crudely stemmed) that must occur in its source turns or speakers."""
 _LOOP = re.compile(r"(.{2,20}?)\1{3,}|(.)\2{7,}", re.DOTALL)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])")
 MAX_SENTENCES_PER_ITEM = 2
@@ -43,12 +43,16 @@ def copies_prompt(text: str, prompt: str, n: int = 6) -> bool:
     return any(r in said for r in runs)
 
 
+def _stems(text: str) -> set[str]:
+    return {re.sub(r"(ing|ed|es|s)$", "", w) if len(w) > 4 else w for w in content_words(text)}
+
+
 def support(text: str, sources: Sequence[str]) -> float:
-    """Share of the text's content words found in the sources (1.0 for a text with none)."""
-    words = content_words(text)
+    """Share of the text's content words (crudely stemmed: lives ~ live) found in the sources (1.0 if none)."""
+    words = _stems(text)
     if not words:
         return 1.0
-    seen = set().union(*(content_words(s) for s in sources)) if sources else set()
+    seen = set().union(*(_stems(s) for s in sources)) if sources else set()
     return len(words & seen) / len(words)
 
 

@@ -58,7 +58,8 @@ def run_id() -> str:
     except RuntimeError:  # called outside a graph run
         return "unknown"
     meta = config.get("metadata") or {}
-    return str(config.get("run_id") or meta.get("run_id") or meta.get("thread_id") or "unknown")
+    conf = config.get("configurable") or {}
+    return str(meta.get("run_id") or conf.get("thread_id") or meta.get("thread_id") or "unknown")
 
 
 def refresh(state: AnswerState, runtime: Runtime[Deps]) -> RefreshUpdate:

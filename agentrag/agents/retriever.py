@@ -109,7 +109,8 @@ def retrieve(state: AnswerState, runtime: Runtime[Deps], derived: bool | None = 
     queries = [q for q in (state.get("queries") or [question]) if q not in asked] or [question]
     k = deps.settings.retrieval.top_k
     use_derived = deps.settings.evidence.derived_levels if derived is None else derived
-    levels = tuple(lv for lv in route.levels if lv == "raw" or use_derived)
+    # derived levels beside the raw floor are additions (a setting); a route over derived levels only is explicit
+    levels = tuple(lv for lv in route.levels if lv == "raw" or use_derived) if "raw" in route.levels else route.levels
     pool = list(state.get("evidence", []))
     floor = list(state.get("floor", []))
     budget = dict(state.get("budget") or {"budget_tokens": deps.settings.evidence.budget_tokens, "floor_tokens": 0,
@@ -132,7 +133,8 @@ def retrieve(state: AnswerState, runtime: Runtime[Deps], derived: bool | None = 
     for query in queries:
         lv = levels if not (first_round and query == question) else tuple(x for x in levels if x != "raw")
         if lv:
-            extra += with_sources(deps, state["namespace"], search(query, lv))
+            found = search(query, lv)  # beside the raw floor a fact brings its sources; a facts-only route does not
+            extra += with_sources(deps, state["namespace"], found) if "raw" in levels else found
     window = time_window(route.time_hint) if first_round else None
     if window and "raw" in levels:
         extra += search(question, ("raw",), time_from=window[0], time_to=window[1])

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from agentrag.agents.answerer import is_abstention
 from agentrag.agents.constructor import batches
 from agentrag.agents.evidence import add_hits, add_inferences, revise, usable
-from agentrag.agents.judge import ConflictPair, JudgeReply, next_step, to_verdict
+from agentrag.agents.judge import next_step, orient
 from agentrag.agents.notes import stop_reason
 from agentrag.agents.router import RoutePlan, plan_to_route
 from agentrag.settings import NotesConfig
@@ -30,20 +30,12 @@ def test_router_keeps_question_first_and_dedupes():
     assert plan_to_route(RoutePlan(kind="none", queries=["x"]), "hi").queries == ()
 
 
-def test_judge_maps_numbers_and_orients_conflicts_by_time():
+def test_judge_orients_conflicts_by_time():
     old = item("Alice lives in Boston", 0, datetime(2023, 1, 1, tzinfo=UTC))
     new = item("Alice moved to Paris", 1, datetime(2023, 6, 1, tzinfo=UTC))
     pool = add_hits([], [Hit(item=old, score=1), Hit(item=new, score=0.9)])
-    reply = JudgeReply(
-        relevant=[1, 2, 9],
-        sufficient=False,
-        missing=["Paris", "Where?"],
-        conflicts=[ConflictPair(older=2, newer=1, reason="moved"), ConflictPair(older=1, newer=1)],
-    )
-    v = to_verdict(reply, pool, {old.id: old, new.id: new}, asked=["where?"])
-    assert v.relevant_ids == ("E1", "E2")
-    assert v.missing == ("Paris",)
-    assert v.conflicts == (Conflict(older="E1", newer="E2", reason="moved"),)  # flipped by timestamps
+    c = orient(Conflict(older="E2", newer="E1", reason="moved"), {old.id: old, new.id: new}, {e.id: e for e in pool})
+    assert c == Conflict(older="E1", newer="E2", reason="moved")  # flipped by timestamps
 
 
 def test_revision_cascades_to_inferences():
@@ -62,16 +54,22 @@ def test_notes_stop_rules():
     assert stop_reason(2, 1, 3, 1, cfg).startswith("notes: 2 rejected")
     assert stop_reason(0, 3, 3, 1, cfg) == "notes: 3 steps"
     assert stop_reason(0, 1, 15, 1, cfg) == "notes: 15 unique items"
-    assert stop_reason(0, 1, 3, 0, cfg) == "notes: no new queries"
+    assert stop_reason(0, 1, 3, 0, cfg) == "", "the extra 'no new queries' rule is off by default"
     assert stop_reason(1, 2, 14, 1, cfg) == ""
+    extra = NotesConfig(stop_on_no_new_queries=True)
+    assert stop_reason(0, 1, 3, 0, extra).startswith("notes: no new queries (extra rule")
 
 
-def test_next_step_respects_caps_and_route():
-    v = Verdict(sufficient=False, missing=("x",))
-    assert next_step({"verdict": v, "route": Route(kind="iterative"), "round": 1, "max_rounds": 4}) == "note"
-    assert next_step({"verdict": v, "route": Route(kind="iterative"), "round": 4, "max_rounds": 4}) == "answer"
-    assert next_step({"verdict": v, "route": Route(kind="single"), "round": 1, "max_rounds": 4}) == "retrieve"
-    assert next_step({"verdict": v, "route": Route(kind="single"), "round": 2, "max_rounds": 4}) == "answer"
+def test_next_step_escalates_doubt_on_any_route_within_the_cap():
+    v = Verdict(sufficient=False)
+    doubt = "judge: low confidence (P=0.4)"
+    for kind in ("single", "iterative"):
+        assert next_step({"verdict": v, "escalation": doubt, "route": Route(kind=kind), "round": 1,
+                          "max_rounds": 4}) == "note"
+    assert next_step({"verdict": v, "escalation": doubt, "route": Route(kind="single"), "round": 4,
+                      "max_rounds": 4}) == "answer"
+    assert next_step({"verdict": v, "escalation": "", "route": Route(kind="single"), "round": 1,
+                      "max_rounds": 4}) == "answer"
     ok = Verdict(sufficient=True)
     assert next_step({"verdict": ok, "route": Route(kind="iterative"), "round": 1, "max_rounds": 4}) == "answer"
 
