@@ -184,7 +184,7 @@ class AgentRAG:
         q = check_question(question)
         scope, tracker = self.runner.scope(namespace, thread_id), UsageTracker()
         out = self.runner.invoke("answer", {"question": q, "namespace": scope.namespace}, scope, self.deps, [tracker])
-        return _answer(q, out, tracker, scope.thread_id)
+        return _answer(q, out, tracker, scope.thread_id, scope.run_id)
 
     def chat(
         self,
@@ -205,7 +205,7 @@ class AgentRAG:
             "speaker": speaker,
         }
         out = self.runner.invoke("chat", state, scope, self.deps, [tracker])
-        return _answer(q, out, tracker, scope.thread_id)
+        return _answer(q, out, tracker, scope.thread_id, scope.run_id)
 
     def resume(self, thread_id: str, *, namespace: str) -> Answer:
         """Finish the thread's latest interrupted answer run from its last checkpoint.
@@ -239,7 +239,7 @@ class AgentRAG:
         for mode, payload in self.runner.stream("answer", values, scope, self.deps, [tracker], _MODES):
             yield from _events(mode, payload, text)
         final = self.runner.final_state("answer", scope)
-        yield StreamEvent(kind="answer", data=_answer(q, final, tracker, scope.thread_id))
+        yield StreamEvent(kind="answer", data=_answer(q, final, tracker, scope.thread_id, scope.run_id))
 
     async def aask(self, question: str, *, namespace: str, thread_id: str | None = None) -> Answer:
         """Async ``ask``: many can be in flight so a vLLM server batches them."""
@@ -252,7 +252,7 @@ class AgentRAG:
                     self.runner.config(scope, "answer", [tracker]),
                     context=self.deps,
                 )
-        return _answer(q, out, tracker, scope.thread_id)
+        return _answer(q, out, tracker, scope.thread_id, scope.run_id)
 
     async def astream(
         self, question: str, *, namespace: str, thread_id: str | None = None
@@ -270,7 +270,7 @@ class AgentRAG:
                     for event in _events(mode, payload, text):
                         yield event
             final = (await graph.aget_state(cfg)).values
-        yield StreamEvent(kind="answer", data=_answer(q, final, tracker, scope.thread_id))
+        yield StreamEvent(kind="answer", data=_answer(q, final, tracker, scope.thread_id, scope.run_id))
 
     def close(self) -> None:
         """Release the model, the store and the checkpoint database."""
@@ -352,7 +352,9 @@ def _build(name: str, checkpointer: Any) -> Any:
     return build_graph(name, checkpointer)
 
 
-def _answer(question: str, out: dict[str, Any], tracker: UsageTracker, thread_id: str) -> Answer:
+def _answer(
+    question: str, out: dict[str, Any], tracker: UsageTracker, thread_id: str, run_id: str | None = None
+) -> Answer:
     return Answer(
         question=question,
         text=out.get("answer", ""),
@@ -365,6 +367,7 @@ def _answer(question: str, out: dict[str, Any], tracker: UsageTracker, thread_id
         usage=tracker.total,
         usage_by_node=dict(tracker.by_node),
         thread_id=thread_id,
+        run_id=run_id,
     )
 
 

@@ -20,6 +20,11 @@ from rich.console import Console
 from agentrag.cli_common import App
 
 router_app = App(name="router", help="The learned query-complexity router: retrain its weights.")
+
+
+@router_app.callback()
+def router_main() -> None:
+    """The learned router (a callback keeps ``router`` a group even with one command)."""
 console = Console()
 err_console = Console(stderr=True)
 

@@ -137,7 +137,7 @@ class GraphRunner:
         extra = list(self.observe.callbacks(traced)) if self.observe is not None else []
         return {
             "configurable": {"thread_id": scope.checkpoint_thread},
-            "run_name": f"agentrag.{graph}",
+            "run_name": graph,
             "run_id": uuid.UUID(scope.run_id),
             "metadata": {
                 **run_metadata(traced),

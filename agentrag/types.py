@@ -196,3 +196,5 @@ class Answer(_Frozen):
     usage: TokenUsage = TokenUsage()
     usage_by_node: dict[str, TokenUsage] = Field(default_factory=dict)
     thread_id: str | None = None
+    run_id: str | None = None
+    """This run's id: what history entries of memory changes it made carry (a thread holds many runs)."""

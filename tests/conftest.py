@@ -70,6 +70,13 @@ def embedder() -> CachedEmbedder:
     return default_embedder()
 
 
+NOTES_LOOP: dict[str, Reply] = {
+    "notes/update": '{"note": "", "queries": [], "inferences": []}',
+    "notes/review": '{"better": false}',
+}
+"""A notes loop that adds nothing (an empty note, no new queries, never better)."""
+
+
 @pytest.fixture
 def make_rag(tmp_path: Path, embedder: CachedEmbedder) -> Iterator[Callable[..., AgentRAG]]:
     """Build AgentRAG instances on real Chroma in a temp dir with a scripted generator."""
@@ -80,6 +87,9 @@ def make_rag(tmp_path: Path, embedder: CachedEmbedder) -> Iterator[Callable[...,
     ) -> AgentRAG:
         if "retriever/route" in replies:  # a test that scripts the plan means the LLM router to read it
             settings.setdefault("router", {"kind": "llm"})
+        # With the shipped decisions (SmolLM2-135M's calibration: never confident) every question
+        # escalates to the notes loop; a test that does not script the loop gets a plain one.
+        replies = {**NOTES_LOOP, **replies}
         s = load_settings(data_dir=tmp_path / "data", **settings)
         llm = ScriptedChatModel(replies=replies, probabilities=probabilities or {})
         rag = AgentRAG(s, llm=llm, embedder=embedder)

@@ -24,22 +24,27 @@ def _rag(request: Request) -> AgentRAG:
 def mount_pages(app: FastAPI) -> None:
     """Add the page routes to ``app`` (which holds an ``AgentRAG`` in ``app.state.rag``)."""
 
-    @app.get("/runs", response_class=HTMLResponse)
+    from agentrag.server.errors import responses
+
+    @app.get("/runs", response_class=HTMLResponse, responses=responses())
     def runs(namespace: str, request: Request) -> HTMLResponse:
+        """The runs of a namespace, newest first, each linked to its run page."""
         rag = _rag(request)
         ns = quote(namespace, safe="")
         html = runs_page(rag.settings, namespace, run_href=f"/runs/{{thread_id}}?namespace={ns}",
                          memory_href=f"/memory/{ns}")
         return HTMLResponse(html)
 
-    @app.get("/runs/{thread_id:path}", response_class=HTMLResponse)
+    @app.get("/runs/{thread_id:path}", response_class=HTMLResponse, responses=responses(404))
     def run(thread_id: str, namespace: str, request: Request) -> HTMLResponse:
+        """One run's self-contained page: graph and path taken, rounds, notes, evidence, memory changes."""
         rag = _rag(request)
         html = run_page(rag.settings, thread_id, namespace, rag.memory, memory_href=f"/memory/{quote(namespace)}")
         return HTMLResponse(html)
 
-    @app.get("/memory/{namespace}", response_class=HTMLResponse)
+    @app.get("/memory/{namespace}", response_class=HTMLResponse, responses=responses())
     def memory(namespace: str, request: Request, item: str | None = None, limit: int = 200) -> HTMLResponse:
+        """A namespace's memory page: items by level with validity, provenance graphs and history."""
         html = memory_page(_rag(request).memory, namespace, focus=item, limit=limit,
                            runs_href=f"/runs?namespace={quote(namespace)}")
         return HTMLResponse(html)

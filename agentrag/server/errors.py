@@ -58,7 +58,9 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         502: "generator backend failed",
         504: "generator backend timed out",
     }
-    return {c: {"model": ErrorBody, "description": what[c]} for c in codes}
+    # The JSON content is spelled out so routes that answer HTML (run pages) document their errors as JSON too.
+    json_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {c: {"model": ErrorBody, "description": what[c], "content": dict(json_body)} for c in codes}
 
 
 def error_response(status: int, error: str, detail: str, fields: list[FieldError] | None = None) -> JSONResponse:

@@ -15,6 +15,9 @@ SCRIPT = {
     "retriever/route": json.dumps({"kind": "single", "queries": [], "time": ""}),
     "judge/verdict": json.dumps({"relevant": [1], "sufficient": True, "missing": [], "conflicts": []}),
     "answerer/cited": json.dumps({"answer": "Mercyful Fate", "citations": [1]}),
+    # the shipped (never confident) decisions send every question through the notes loop
+    "notes/update": json.dumps({"note": "", "queries": [], "inferences": []}),
+    "notes/review": json.dumps({"better": False}),
 }
 README_ENV = {"AGENTRAG_LLM__KIND": "openai", "AGENTRAG_LLM__BASE_URL": "http://127.0.0.1:9/v1"}
 

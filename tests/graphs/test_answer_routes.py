@@ -198,7 +198,7 @@ def test_memory_refreshed_on_conflicting_facts(make_rag):
     events = [e.event for e in rag.history(old.id, namespace="ns")]
     assert events[0] == "add" and "supersede" in events
     change = next(e for e in rag.history(old.id, namespace="ns") if e.event == "supersede")
-    assert f"run {a.thread_id}" in change.actor and "P=0.99" in change.reason  # which run changed memory, and why
+    assert a.run_id and f"run {a.run_id}" in change.actor and "P=0.99" in change.reason  # which run changed memory, and why
     explained = rag.explain(old.id, namespace="ns")
     assert [i.id for i in explained.superseded_by] == [new.id]
     assert old.id not in {h.item.id for h in rag.search("Alice Boston", namespace="ns")}

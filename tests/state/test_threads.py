@@ -22,7 +22,14 @@ from agentrag.errors import InputError
 ROUTE = json.dumps({"kind": "single", "queries": [], "time": ""})
 SUFFICIENT = json.dumps({"relevant": [1, 2], "sufficient": True, "missing": [], "conflicts": []})
 CITE = json.dumps({"answer": "see the evidence", "citations": [1]})
-REPLIES = {"retriever/route": ROUTE, "judge/verdict": SUFFICIENT, "answerer/cited": CITE}
+REPLIES = {
+    "retriever/route": ROUTE,
+    "judge/verdict": SUFFICIENT,
+    "answerer/cited": CITE,
+    # the shipped (never confident) decisions send every question through the notes loop
+    "notes/update": json.dumps({"note": "", "queries": [], "inferences": []}),
+    "notes/review": json.dumps({"better": False}),
+}
 SECRET = "The vault code is 4711, kept by the night porter."
 ALPHA_DOCS = [
     {"text": SECRET, "source_id": "vault"},
@@ -58,7 +65,7 @@ def test_a_new_question_on_a_thread_starts_a_fresh_run(make_rag) -> None:  # typ
     first = rag.last_state("t1", namespace="alpha")
     rag.ask("What is on the lunch menu?", namespace="alpha", thread_id="t1")
     second = rag.last_state("t1", namespace="alpha")
-    assert second["question"] == "What is on the lunch menu?" and second["round"] == 1
+    assert second["question"] == "What is on the lunch menu?" and second["round"] == first["round"]  # not accumulated
     # the merged hits of the first question are not carried into the second
     assert {h.item.id for h in first["hits"]} - {h.item.id for h in second["hits"]}
     assert second["evidence"][0].text.startswith("On the lunch menu")
