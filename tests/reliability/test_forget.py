@@ -1,0 +1,137 @@
+"""Forgetting that forgets: after ``forget`` a unique string is nowhere under the data directory.
+
+The string is ingested with a derived fact and an episode, then quoted by an answer
+(so a checkpoint holds it); after forgetting the raw item every file under the data
+dir is read as raw bytes (SQLite files with their WAL and SHM, BM25 snapshots,
+Chroma's segments) and every SQLite table is dumped, and the string appears nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+SECRET = "ZX-PASSPORT-90417733"
+
+
+def j(obj: object) -> str:
+    return json.dumps(obj)
+
+
+def facts(messages) -> str:
+    text = messages[-1].content
+    if SECRET in text:
+        return j({"facts": [{"text": f"Alice's passport number is {SECRET}.", "from": [1], "speaker": "Alice"}]})
+    if "tea" in text:
+        return j({"facts": [{"text": "Alice likes green tea.", "from": [1], "speaker": "Alice"}]})
+    return j({"facts": []})
+
+
+def episode(messages) -> str:
+    text = messages[-1].content
+    if SECRET in text:
+        return j({"summary": f"Alice shared her passport number {SECRET}."})
+    return j({"summary": "Alice talked about tea."})
+
+
+def verdict(messages) -> str:
+    lines = [ln for ln in messages[-1].content.splitlines() if ln.startswith("[")]
+    relevant = [int(ln.split("]")[0][1:]) for ln in lines]
+    return j({"relevant": relevant, "sufficient": True, "missing": [], "conflicts": []})
+
+
+def answer(messages) -> str:
+    text = messages[-1].content
+    return j({"answer": f"Your passport number is {SECRET}." if SECRET in text else "I do not know.", "citations": [1]})
+
+
+def note(messages) -> str:
+    text = messages[-1].content
+    return j(
+        {"note": f"The passport number is {SECRET} [1]." if SECRET in text else "", "queries": [], "inferences": []}
+    )
+
+
+SCRIPT = {
+    "notes/update": note,
+    "notes/review": j({"better": True}),
+    "retriever/route": j({"kind": "single", "queries": [], "time": ""}),
+    "constructor/facts": facts,
+    "constructor/episode": episode,
+    "judge/consistency": j({"contradicts": [], "reason": ""}),
+    "judge/duplicate": j({"duplicate": False}),
+    "judge/verdict": verdict,
+    "answerer/cited": answer,
+}
+
+TURN = {
+    "speaker": "Alice",
+    "content": f"My passport number is {SECRET}, keep it safe.",
+    "session_id": "s1",
+    "time": "2024-03-01T10:00:00Z",
+}
+OTHER = {
+    "speaker": "Alice",
+    "content": "I like green tea in the morning.",
+    "session_id": "s1",
+    "time": "2024-03-01T10:01:00Z",
+}
+
+
+def files_holding(root: Path, needle: str) -> list[str]:
+    """Every file under ``root`` whose raw bytes contain ``needle`` (UTF-8), plus SQLite tables that do."""
+    raw = needle.encode()
+    found = [str(p.relative_to(root)) for p in sorted(root.rglob("*")) if p.is_file() and raw in p.read_bytes()]
+    for db in sorted(root.rglob("*")):
+        if db.is_file() and db.read_bytes()[:16] == b"SQLite format 3\x00":
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
+                dump = "\n".join(conn.iterdump())
+            finally:
+                conn.close()
+            if needle in dump:
+                found.append(f"dump of {db.relative_to(root)}")
+    return found
+
+
+def ingest_and_quote(rag, ns: str) -> str:
+    bob = {
+        "speaker": "Bob",
+        "content": "Noted, and tea sounds nice.",
+        "session_id": "s1",
+        "time": "2024-03-01T10:02:00Z",
+    }
+    rag.add([TURN, OTHER, bob], namespace=ns)
+    fact = [it for it in rag.memory.list(ns, "fact") if SECRET in it.text]
+    ep = [it for it in rag.memory.list(ns, "episode") if SECRET in it.text]
+    assert fact and ep, "the derived fact and episode quote the secret"
+    a = rag.ask("What is my passport number?", namespace=ns)
+    assert SECRET in a.text
+    raw = [it for it in rag.memory.list(ns, "raw") if SECRET in it.text]
+    assert len(raw) == 1
+    return raw[0].id
+
+
+def test_forget_leaves_no_trace_on_disk(make_rag, tmp_path):
+    rag = make_rag(dict(SCRIPT))
+    ns = "alice"
+    raw_id = ingest_and_quote(rag, ns)
+    data = tmp_path / "data"
+    assert files_holding(data, SECRET), "before forgetting, the secret is on disk (the check can see it)"
+
+    n = rag.forget([raw_id], namespace=ns, reason="user asked")
+    assert n == 3  # the raw turn, its fact and its episode
+    assert files_holding(data, SECRET) == []
+
+    # the history keeps a tombstone without the text
+    tomb = [h for h in rag.history(raw_id, namespace=ns) if h.event == "forget"]
+    assert len(tomb) == 1 and tomb[0].reason == "user asked" and tomb[0].before and tomb[0].before.startswith("sha256:")
+    assert all(SECRET not in (h.before or "") + (h.after or "") + h.reason for h in rag.history(raw_id, namespace=ns))
+
+    # the namespace still works: what was not derived from it is there, new items are searchable
+    assert any("tea" in it.text for it in rag.memory.list(ns, "raw"))
+    rag.add(["Alice's cat is called Miso."], namespace=ns, derive=False)
+    hits = rag.search("cat called Miso", namespace=ns)
+    assert hits and "Miso" in hits[0].item.text
+    assert all(SECRET not in h.item.text for h in rag.search("passport number", namespace=ns))
