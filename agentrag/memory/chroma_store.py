@@ -360,7 +360,7 @@ class ChromaStore:
         return found
 
     def forget_all(self, namespace: str, *, reason: str, actor: str = "user") -> list[MemoryItem]:
-        """Forget every item of a namespace (one end user, entirely), then drop its collections."""
+        """Forget every item of a namespace (one end user, entirely), at every level and version."""
         ns = validate_namespace(namespace)
         ids: list[str] = []
         for level in LEVELS:
@@ -369,9 +369,9 @@ class ChromaStore:
                 ids += col.get(include=[])["ids"]
         gone = self.forget_items(ns, ids, reason=reason, actor=actor, cascade=False)
         for level in LEVELS:
-            if self.vectors.collection(ns, level, create=False) is not None:
-                self.vectors.drop(ns, level)
             self.sparse.drop(ns, level)
+        # The (now empty) collections stay: other workers hold handles to them, and dropping one
+        # under them would turn their next read into an error rather than an empty namespace.
         return gone
 
     def _with_descendants(self, ns: str, ids: Sequence[str]) -> list[str]:

@@ -15,7 +15,6 @@ looked before another created the namespace sees it on its next call.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -160,14 +159,6 @@ class VectorCollections:
         items = self.decode(ns, res["ids"][0], res["documents"][0], res["metadatas"][0])
         dist = dict(zip(res["ids"][0], res["distances"][0], strict=True))
         return [(it, 1.0 - float(dist[it.id])) for it in items if records.matches(it, filters, now)]
-
-    def drop(self, ns: str, level: Level) -> None:
-        """Delete a level's collection (its HNSW files and records go with it); used by ``forget --all``."""
-        with self._lock:
-            self._collections.pop((ns, level), None)
-            self._missing.pop((ns, level), None)
-        with contextlib.suppress(NotFoundError):
-            self.client.delete_collection(collection_name(ns, level))
 
     def forget_cached(self) -> None:
         """Drop cached collection handles and misses (on close)."""

@@ -135,3 +135,35 @@ def test_forget_leaves_no_trace_on_disk(make_rag, tmp_path):
     hits = rag.search("cat called Miso", namespace=ns)
     assert hits and "Miso" in hits[0].item.text
     assert all(SECRET not in h.item.text for h in rag.search("passport number", namespace=ns))
+
+
+def test_cli_forget_all_erases_one_end_user(make_rag, tmp_path, monkeypatch, embedder):
+    from typer.testing import CliRunner
+
+    from agentrag import cli_memory
+    from agentrag.cli import OPTS, app
+
+    rag = make_rag(dict(SCRIPT))
+    ingest_and_quote(rag, "alice")
+    rag.add(["Bob keeps bees on the roof."], namespace="bob", derive=False)
+    data = tmp_path / "data"
+    held = rag.memory.count("alice", include_invalid=True)
+
+    monkeypatch.setattr(cli_memory, "_embedder", embedder)
+    for var in ("AGENTRAG_CONFIG", "AGENTRAG_LLM__KIND", "AGENTRAG_LLM__BASE_URL", "AGENTRAG_DATA_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    OPTS.data_dir, OPTS.config, OPTS.debug = None, None, False
+    env = {"AGENTRAG_DATA_DIR": str(data)}
+    runner = CliRunner()
+    both = runner.invoke(app, ["memory", "forget", "-n", "alice", "r-x", "--all", "-y"], env=env)
+    assert both.exit_code == 2 and "not both" in both.stderr and "Traceback" not in both.stderr
+    res = runner.invoke(app, ["memory", "forget", "-n", "alice", "--all", "-y"], env=env)
+    assert res.exit_code == 0, (res.stdout, res.stderr)
+    assert f"forgot all {held} item(s)" in " ".join(res.stdout.split())
+    assert files_holding(data, SECRET) == []
+    assert rag.memory.count("alice") == 0 and rag.memory.count("bob") == 1  # only alice is gone
+    again = runner.invoke(app, ["memory", "forget", "-n", "alice", "--all", "-y"], env=env)
+    assert again.exit_code == 3 and "holds nothing" in again.stderr
+
+    rag.add(["Alice starts afresh with a new note."], namespace="alice", derive=False)
+    assert "afresh" in rag.search("new note", namespace="alice")[0].item.text
