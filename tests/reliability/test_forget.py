@@ -167,3 +167,24 @@ def test_cli_forget_all_erases_one_end_user(make_rag, tmp_path, monkeypatch, emb
 
     rag.add(["Alice starts afresh with a new note."], namespace="alice", derive=False)
     assert "afresh" in rag.search("new note", namespace="alice")[0].item.text
+
+
+def test_forget_on_the_postgres_state_store_leaves_no_trace(make_rag, tmp_path, pg_dsn):
+    """The same with history and checkpoints in Postgres: the data dir and a ``pg_dump`` are clean."""
+    import glob
+    import subprocess
+
+    rag = make_rag(dict(SCRIPT), state={"kind": "postgres", "dsn": pg_dsn})
+    raw_id = ingest_and_quote(rag, "alice")
+    dumps = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"), key=lambda p: int(p.split("/")[4]))
+    pg_dump = dumps[-1] if dumps else "pg_dump"  # the server's own version (a newer client refuses older dumps)
+
+    def dump() -> str:
+        return subprocess.run([pg_dump, "--dbname", pg_dsn], check=True, capture_output=True, text=True).stdout
+
+    assert SECRET in dump(), "before forgetting, the dump shows the secret (the check can see it)"
+    assert rag.forget([raw_id], namespace="alice", reason="user asked") == 3
+    assert SECRET not in dump()
+    assert files_holding(tmp_path / "data", SECRET) == []
+    rag.add(["Alice's cat is called Miso."], namespace="alice", derive=False)
+    assert "Miso" in rag.search("cat called Miso", namespace="alice")[0].item.text
