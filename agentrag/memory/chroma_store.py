@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypedDict
 
 import numpy as np
@@ -50,7 +51,7 @@ from agentrag.memory.purge import purge_chroma_log
 from agentrag.memory.sparse import SparseIndexes, to_doc
 from agentrag.memory.store import AddResult, Explanation, HistoryEntry, SearchFilters, SearchMode
 from agentrag.memory.vectors import INCLUDE, VectorCollections
-from agentrag.settings import EmbeddedChroma, Settings
+from agentrag.settings import EmbeddedChroma, HttpChroma, Settings
 from agentrag.types import LEVELS, Hit, Level, MemoryItem, utcnow
 
 log = logging.getLogger(__name__)
@@ -390,13 +391,19 @@ class ChromaStore:
         return out
 
     def _purge_chroma(self, col: Collection, ids: Sequence[str]) -> None:
-        """Embedded Chroma keeps deleted text in its log table and free pages: erase it (see ``purge.py``).
+        """Chroma keeps deleted text in its log table and free pages: erase it (see ``purge.py``).
 
-        A Chroma server's files are not ours to open; its operator compacts them.
+        A Chroma server's files are reachable only when it runs on this machine and
+        ``chroma.purge_path`` names its ``--path``; otherwise its operator must purge.
         """
-        if isinstance(self.settings.chroma, EmbeddedChroma):
-            path = (self.settings.data_dir / "chroma").resolve() / "chroma.sqlite3"
-            purge_chroma_log(path, str(col.id), ids)
+        match self.settings.chroma:
+            case EmbeddedChroma():
+                root: Path | None = (self.settings.data_dir / "chroma").resolve()
+            case HttpChroma(purge_path=root):
+                if root is None:
+                    log.warning("forget: the Chroma server keeps deleted text until purged (set chroma.purge_path)")
+        if root is not None:
+            purge_chroma_log(root / "chroma.sqlite3", str(col.id), ids)
 
     # -- reads ------------------------------------------------------------------
     def get(self, namespace: str, ids: Sequence[str]) -> list[MemoryItem]:
