@@ -171,9 +171,25 @@ class AgentRAG:
         """Where an item came from and what replaced it."""
         return self.memory.explain(namespace, item_id)
 
-    def forget(self, ids: Sequence[str], *, namespace: str, reason: str = "forget requested") -> int:
-        """Hard-delete items (recorded in history); the only way memory loses data."""
-        return self.memory.forget(namespace, ids, reason=reason, actor="api")
+    def forget(
+        self, ids: Sequence[str] = (), *, namespace: str, reason: str = "forget requested", everything: bool = False
+    ) -> int:
+        """Hard-delete items, what was derived from them and the runs that quoted them; return items deleted.
+
+        ``everything=True`` erases the whole namespace (one end user). The history
+        keeps a tombstone per item without its text; see ``agentrag.forgetting``.
+        """
+        from agentrag.forgetting import forget
+
+        if isinstance(ids, str):
+            raise InputError("forget() takes a sequence of ids, not one string")
+        if everything and ids:
+            raise InputError("give item ids to forget, or everything=True for the whole namespace, not both")
+        report = forget(
+            self.settings, self.memory, self.runner.checkpointer, namespace, None if everything else list(ids),
+            reason=reason, actor="api",
+        )
+        return report.items
 
     # -- answering ----------------------------------------------------------------
     # Every call below is one fresh run (see ``agentrag.runner``): the thread id groups

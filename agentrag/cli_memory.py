@@ -355,20 +355,48 @@ def explain_cmd(
 @memory_app.command("forget")
 def forget_cmd(
     namespace: Namespace,
-    item_ids: Annotated[list[str], typer.Argument(help="item ids to delete for good")],
+    item_ids: Annotated[list[str] | None, typer.Argument(help="item ids to delete for good")] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="erase the whole namespace (one end user), items and runs")
+    ] = False,
     reason: Annotated[str, typer.Option(help="why (kept in the history log)")] = "forgotten on request",
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
 ) -> None:
-    """Hard-delete items (the only hard delete; the history log keeps a record); exit status 3 if any id is unknown."""
-    if not yes and not typer.confirm(f"permanently delete {len(item_ids)} item(s) from {namespace!r}?"):
+    """Hard-delete items, what was derived from them and the runs that quoted them; the history keeps tombstones.
+
+    Exit status 3 if any id is unknown, or with ``--all`` if the namespace holds nothing.
+    """
+    from agentrag.checkpoints import open_checkpointer
+    from agentrag.errors import InputError
+    from agentrag.forgetting import forget
+
+    ids = list(item_ids or [])
+    if everything == bool(ids):
+        raise InputError("give item ids to forget, or --all for the whole namespace (not both)")
+    what = f"everything in {namespace!r}" if everything else f"{len(ids)} item(s) from {namespace!r}"
+    if not yes and not typer.confirm(f"permanently delete {what}?"):
         raise typer.Exit(1)
-    with _store() as store:
-        present = {it.id for it in store.get(namespace, item_ids)}
-        n = store.forget(namespace, item_ids, reason=reason, actor="cli")
-    say(f"forgot {n} of {len(item_ids)} item(s)")
-    missing = [i for i in item_ids if i not in present]
+    settings = settings_for(need_llm=False)
+    saver, close_saver = open_checkpointer(settings)
+    try:
+        with _store() as store:
+            present = {it.id for it in store.get(namespace, ids)}
+            report = forget(settings, store, saver, namespace, None if everything else ids, reason=reason, actor="cli")
+    finally:
+        close_saver()
+    if everything:
+        say(f"forgot all {report.items} item(s) and {report.threads} run thread(s) of {namespace!r}")
+    else:
+        derived = report.items - len(present)
+        say(
+            f"forgot {len(present)} of {len(ids)} item(s), {derived} derived from them,"
+            f" and {report.threads} run thread(s) that quoted them"
+        )
+    missing = [i for i in ids if i not in present]
     if missing:
         _not_found(f"no item {', '.join(repr(i) for i in missing)} in namespace {namespace!r}")
+    if everything and report.items == 0 and report.threads == 0:
+        _not_found(f"namespace {namespace!r} holds nothing to forget")
 
 
 @memory_app.command("stats")

@@ -85,6 +85,8 @@ class HttpChroma(_Strict):
     host: str = "127.0.0.1"
     port: int = 8000
     ssl: bool = False
+    purge_path: Path | None = None
+    """The server's ``--path`` when it runs on this machine: ``forget`` then purges deleted text from its files."""
 
 
 ChromaConfig = Annotated[EmbeddedChroma | HttpChroma, Field(discriminator="kind")]

@@ -11,11 +11,13 @@ from pathlib import Path
 from agentrag.ledger.base import (
     CLOSING_EVENTS,
     DERIVED_FROM,
+    ERASED,
     SUPERSEDED_BY,
     Change,
     ChangeRef,
     Edge,
     Ledger,
+    content_hash,
 )
 from agentrag.settings import PostgresState, Settings, SqliteState
 
@@ -43,4 +45,15 @@ def sqlite_path(settings: Settings) -> Path:
     return settings.data_dir / "memory" / backend_key(settings.chroma) / "memory.sqlite3"
 
 
-__all__ = ["CLOSING_EVENTS", "DERIVED_FROM", "SUPERSEDED_BY", "Change", "ChangeRef", "Edge", "Ledger", "open_ledger"]
+__all__ = [
+    "CLOSING_EVENTS",
+    "DERIVED_FROM",
+    "ERASED",
+    "SUPERSEDED_BY",
+    "Change",
+    "ChangeRef",
+    "Edge",
+    "Ledger",
+    "content_hash",
+    "open_ledger",
+]

@@ -30,6 +30,15 @@ DERIVED_FROM = "derived_from"
 SUPERSEDED_BY = "superseded_by"
 CLOSING_EVENTS: frozenset[str] = frozenset({"supersede", "invalidate", "forget"})
 """Events after which an item has no current version (a compare-and-set refuses to close it again)."""
+ERASED = "[erased: item forgotten]"
+"""What ``Ledger.scrub`` leaves in the ``reason`` of entries about forgotten items (the only edit history allows)."""
+
+
+def content_hash(text: str) -> str:
+    """The tombstone's fingerprint of forgotten text: proves what was erased without keeping it."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,18 @@ class Ledger(Protocol):
 
     def count(self, namespace: str) -> int:
         """How many history entries a namespace has."""
+        ...
+
+    def scrub(self, namespace: str, ids: Sequence[str]) -> int:
+        """Erase the text of every entry about forgotten ``ids``; return how many entries changed.
+
+        History is append-only except for this: entries of the ids lose ``before``,
+        ``after`` and their ``reason`` (which may quote the text); entries of other
+        items that point at them (``related_id``) lose the reason, and a supersede by
+        a forgotten item loses its ``after``. Each ``forget`` entry (the tombstone:
+        id, content hash, reason, actor, time) is kept as written. The storage is
+        compacted so the old bytes do not survive in free pages or logs.
+        """
         ...
 
     def close(self) -> None:

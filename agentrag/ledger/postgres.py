@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentrag.errors import MemoryStoreError, MissingDependencyError
-from agentrag.ledger.base import COLUMNS, DERIVED_FROM, Change, ChangeRef, Edge, namespace_lock_key, plan_rows
+from agentrag.ledger.base import COLUMNS, DERIVED_FROM, ERASED, Change, ChangeRef, Edge, namespace_lock_key, plan_rows
 from agentrag.ledger.base import entry_from_row as _entry
 from agentrag.memory.store import HistoryEntry
 from agentrag.runctx import current_run_id
@@ -47,7 +47,18 @@ CREATE INDEX IF NOT EXISTS agentrag_history_item ON agentrag_history(namespace, 
 CREATE INDEX IF NOT EXISTS agentrag_history_level ON agentrag_history(namespace, level, seq);
 CREATE INDEX IF NOT EXISTS agentrag_history_ns ON agentrag_history(namespace, seq);
 CREATE OR REPLACE FUNCTION agentrag_history_append_only() RETURNS trigger AS $$
-BEGIN RAISE EXCEPTION 'history is append-only'; END $$ LANGUAGE plpgsql;
+BEGIN
+  IF TG_OP = 'UPDATE'
+     AND (NEW.seq, NEW.namespace, NEW.item_id, NEW.level, NEW.event, NEW.at, NEW.actor, NEW.related_id, NEW.run_id)
+         IS NOT DISTINCT FROM
+         (OLD.seq, OLD.namespace, OLD.item_id, OLD.level, OLD.event, OLD.at, OLD.actor, OLD.related_id, OLD.run_id)
+     AND (NEW.before IS NULL OR NEW.before IS NOT DISTINCT FROM OLD.before)
+     AND (NEW.after IS NULL OR NEW.after IS NOT DISTINCT FROM OLD.after)
+     AND (NEW.reason IS NOT DISTINCT FROM OLD.reason OR NEW.reason = '__ERASED__') THEN
+    RETURN NEW;  -- forget erasing text: the one edit history allows
+  END IF;
+  RAISE EXCEPTION 'history is append-only (forget may only erase text)';
+END $$ LANGUAGE plpgsql;
 DROP TRIGGER IF EXISTS agentrag_history_no_change ON agentrag_history;
 CREATE TRIGGER agentrag_history_no_change BEFORE UPDATE OR DELETE ON agentrag_history
     FOR EACH ROW EXECUTE FUNCTION agentrag_history_append_only();
@@ -61,7 +72,7 @@ CREATE TABLE IF NOT EXISTS agentrag_provenance (
     PRIMARY KEY (namespace, src, dst, kind)
 );
 CREATE INDEX IF NOT EXISTS agentrag_provenance_dst ON agentrag_provenance(namespace, dst);
-"""
+""".replace("__ERASED__", ERASED)
 
 
 def connect(dsn: str) -> Any:
@@ -194,6 +205,28 @@ class PostgresLedger:
     def count(self, namespace: str) -> int:
         """See ``Ledger.count``."""
         return int(self._read("SELECT COUNT(*) FROM agentrag_history WHERE namespace = %s", (namespace,))[0][0])
+
+    def scrub(self, namespace: str, ids: Sequence[str]) -> int:
+        """See ``Ledger.scrub``; then VACUUM the table so dead row versions with the text are reclaimed."""
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return 0
+        with self._lock:
+            with self._conn.transaction():
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (namespace_lock_key(namespace),))
+                a = self._conn.execute(
+                    "UPDATE agentrag_history SET before = NULL, after = NULL, reason = %s"
+                    " WHERE namespace = %s AND item_id = ANY(%s) AND event != 'forget'",
+                    (ERASED, namespace, unique),
+                ).rowcount
+                b = self._conn.execute(
+                    "UPDATE agentrag_history SET reason = %s,"
+                    " after = CASE WHEN event = 'supersede' THEN NULL ELSE after END"
+                    " WHERE namespace = %s AND related_id = ANY(%s) AND NOT item_id = ANY(%s)",
+                    (ERASED, namespace, unique, unique),
+                ).rowcount
+            self._conn.execute("VACUUM agentrag_history")
+        return int(a) + int(b)
 
     def close(self) -> None:
         """Close the connection."""

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from agentrag.ledger.base import COLUMNS, DERIVED_FROM, Change, ChangeRef, Edge, plan_rows
+from agentrag.ledger.base import COLUMNS, DERIVED_FROM, ERASED, Change, ChangeRef, Edge, plan_rows
 from agentrag.ledger.base import entry_from_row as _entry
 from agentrag.memory.store import HistoryEntry
 from agentrag.runctx import current_run_id
@@ -24,6 +24,7 @@ _CHUNK = 400  # stay well under SQLite's bound-parameter limit
 _COLUMNS = COLUMNS
 
 _SCHEMA = """
+DROP TRIGGER IF EXISTS history_no_update;
 CREATE TABLE IF NOT EXISTS history (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     namespace  TEXT NOT NULL,
@@ -40,8 +41,14 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_item ON history(namespace, item_id, seq);
 CREATE INDEX IF NOT EXISTS history_level ON history(namespace, level, seq);
 CREATE INDEX IF NOT EXISTS history_ns ON history(namespace, seq);
-CREATE TRIGGER IF NOT EXISTS history_no_update BEFORE UPDATE ON history
-BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS history_erase_only BEFORE UPDATE ON history
+WHEN NEW.seq IS NOT OLD.seq OR NEW.namespace IS NOT OLD.namespace OR NEW.item_id IS NOT OLD.item_id
+  OR NEW.level IS NOT OLD.level OR NEW.event IS NOT OLD.event OR NEW.at IS NOT OLD.at
+  OR NEW.actor IS NOT OLD.actor OR NEW.related_id IS NOT OLD.related_id OR NEW.run_id IS NOT OLD.run_id
+  OR NEW.before IS NOT OLD.before AND NEW.before IS NOT NULL
+  OR NEW.after IS NOT OLD.after AND NEW.after IS NOT NULL
+  OR NEW.reason IS NOT OLD.reason AND NEW.reason IS NOT '__ERASED__'
+BEGIN SELECT RAISE(ABORT, 'history is append-only (forget may only erase text)'); END;
 CREATE TRIGGER IF NOT EXISTS history_no_delete BEFORE DELETE ON history
 BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
 CREATE TABLE IF NOT EXISTS provenance (
@@ -53,7 +60,7 @@ CREATE TABLE IF NOT EXISTS provenance (
     PRIMARY KEY (namespace, src, dst, kind)
 );
 CREATE INDEX IF NOT EXISTS provenance_dst ON provenance(namespace, dst);
-"""
+""".replace("__ERASED__", ERASED)
 
 
 class SqliteLedger:
@@ -195,6 +202,30 @@ class SqliteLedger:
     def count(self, namespace: str) -> int:
         """See ``Ledger.count``."""
         return int(str(self._read("SELECT COUNT(*) FROM history WHERE namespace = ?", (namespace,))[0][0]))
+
+    def scrub(self, namespace: str, ids: Sequence[str]) -> int:
+        """See ``Ledger.scrub``; then checkpoint the WAL and vacuum, so no old page keeps the text."""
+        from agentrag.memory.purge import compact_sqlite
+
+        changed = 0
+        unique = list(dict.fromkeys(ids))
+        with self._write() as conn:
+            for i in range(0, len(unique), _CHUNK):
+                chunk = unique[i : i + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                changed += conn.execute(
+                    f"UPDATE history SET before = NULL, after = NULL, reason = ? WHERE namespace = ?"
+                    f" AND item_id IN ({marks}) AND event != 'forget'",
+                    (ERASED, namespace, *chunk),
+                ).rowcount
+                changed += conn.execute(
+                    f"UPDATE history SET reason = ?, after = CASE WHEN event = 'supersede' THEN NULL ELSE after END"
+                    f" WHERE namespace = ? AND related_id IN ({marks}) AND item_id NOT IN ({marks})",
+                    (ERASED, namespace, *chunk, *chunk),
+                ).rowcount
+        with self._lock:
+            compact_sqlite(self.path, self._conn)
+        return changed
 
     def close(self) -> None:
         """Close the connection."""

@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypedDict
 
 import numpy as np
@@ -37,19 +38,20 @@ from chromadb.api.models.Collection import Collection
 
 from agentrag.errors import InputError, MemoryStoreError, NamespaceError
 from agentrag.errors import NotFoundError as ItemNotFoundError
-from agentrag.ledger import DERIVED_FROM, SUPERSEDED_BY, Change, Edge, Ledger, open_ledger
+from agentrag.ledger import DERIVED_FROM, SUPERSEDED_BY, Change, Edge, Ledger, content_hash, open_ledger
 from agentrag.memory import records
 from agentrag.memory.bm25 import Bm25Stats
 from agentrag.memory.chroma_client import backend_key, make_client
-from agentrag.memory.embedder import Embedder, Vectors, default_embedder
+from agentrag.memory.embedder import Embedder, Vectors, default_embedder, evict_texts
 from agentrag.memory.hybrid import HybridSearch
 from agentrag.memory.inputs import check_id, check_query, check_text
 from agentrag.memory.namespaces import validate_namespace
 from agentrag.memory.provenance import ProvenanceGraph
+from agentrag.memory.purge import purge_chroma_log
 from agentrag.memory.sparse import SparseIndexes, to_doc
 from agentrag.memory.store import AddResult, Explanation, HistoryEntry, SearchFilters, SearchMode
 from agentrag.memory.vectors import INCLUDE, VectorCollections
-from agentrag.settings import Settings
+from agentrag.settings import EmbeddedChroma, HttpChroma, Settings
 from agentrag.types import LEVELS, Hit, Level, MemoryItem, utcnow
 
 log = logging.getLogger(__name__)
@@ -313,13 +315,31 @@ class ChromaStore:
         self._write(ns, old.level, self._col(ns, old.level), [closed], None, [change], actor, open_ids=[old.id])
         return closed
 
-    def forget(self, namespace: str, ids: Sequence[str], *, reason: str, actor: str = "user") -> int:
-        """Hard-delete items (the only hard delete); each deletion is logged with the text it removed."""
+    def forget(
+        self, namespace: str, ids: Sequence[str], *, reason: str, actor: str = "user", cascade: bool = True
+    ) -> int:
+        """Hard-delete items and what was derived from them; see ``forget_items``."""
+        return len(self.forget_items(namespace, ids, reason=reason, actor=actor, cascade=cascade))
+
+    def forget_items(
+        self, namespace: str, ids: Sequence[str], *, reason: str, actor: str = "user", cascade: bool = True
+    ) -> list[MemoryItem]:
+        """Hard-delete items and everything derived from them; the history keeps only tombstones.
+
+        The only hard delete, and a thorough one: with ``cascade`` the facts and
+        episodes derived from the items (transitively, through provenance) go too;
+        the ledger records one ``forget`` entry per item (id, content hash, reason,
+        actor, time) and erases the text of its earlier entries; Chroma's records,
+        its log rows and free pages, the BM25 index and snapshot, and the embedding
+        caches lose the text. Returns the items deleted (callers erase runs that quoted them).
+        """
         ns = validate_namespace(namespace)
         if isinstance(ids, str):
             raise InputError("forget() takes a sequence of ids, not one string")
         wanted = [check_id(i) for i in dict.fromkeys(ids)]
         reason = check_text(reason, what="reason", max_chars=2000)
+        if cascade:
+            wanted = self._with_descendants(ns, wanted)
         found = self.get(ns, wanted)
         for level in LEVELS:
             gone = [it for it in found if it.level == level]
@@ -327,14 +347,63 @@ class ChromaStore:
             if not gone or col is None:
                 continue
             gone_ids = [it.id for it in gone]
-            changes = [Change(it.id, level, "forget", reason=reason, before=it.text) for it in gone]
+            changes = [Change(it.id, level, "forget", reason=reason, before=content_hash(it.text)) for it in gone]
             self._stage("ledger")
-            seqs = self.ledger.append(ns, changes, actor=actor, remove_nodes=gone_ids)
+            self.ledger.append(ns, changes, actor=actor, remove_nodes=gone_ids)
             self._stage("vectors")
             col.delete(ids=gone_ids)
             self._stage("sparse")
-            self.sparse.apply(ns, level, (), gone_ids, seqs)
-        return len(found)
+            self.sparse.drop(ns, level)
+            self._purge_chroma(col, gone_ids)
+        # Erasing is idempotent: a re-run after a crash finishes it even when nothing is left to delete.
+        self.ledger.scrub(ns, wanted)
+        evict_texts(self.embedder, [it.text for it in found])
+        return found
+
+    def forget_all(self, namespace: str, *, reason: str, actor: str = "user") -> list[MemoryItem]:
+        """Forget every item of a namespace (one end user, entirely), at every level and version."""
+        ns = validate_namespace(namespace)
+        ids: list[str] = []
+        for level in LEVELS:
+            col = self.vectors.collection(ns, level, create=False)
+            if col is not None:
+                ids += col.get(include=[])["ids"]
+        gone = self.forget_items(ns, ids, reason=reason, actor=actor, cascade=False)
+        for level in LEVELS:
+            self.sparse.drop(ns, level)
+        # The (now empty) collections stay: other workers hold handles to them, and dropping one
+        # under them would turn their next read into an error rather than an empty namespace.
+        return gone
+
+    def _with_descendants(self, ns: str, ids: Sequence[str]) -> list[str]:
+        """``ids`` and every item derived from them, transitively (``derived_from`` edges point child -> parent)."""
+        children: dict[str, list[str]] = {}
+        for e in self.ledger.edges(ns):
+            if e.kind == DERIVED_FROM:
+                children.setdefault(e.dst, []).append(e.src)
+        out = list(ids)
+        seen = set(out)
+        for item_id in out:  # (grows while iterating: a breadth-first walk)
+            for child in children.get(item_id, ()):
+                if child not in seen:
+                    seen.add(child)
+                    out.append(child)
+        return out
+
+    def _purge_chroma(self, col: Collection, ids: Sequence[str]) -> None:
+        """Chroma keeps deleted text in its log table and free pages: erase it (see ``purge.py``).
+
+        A Chroma server's files are reachable only when it runs on this machine and
+        ``chroma.purge_path`` names its ``--path``; otherwise its operator must purge.
+        """
+        match self.settings.chroma:
+            case EmbeddedChroma():
+                root: Path | None = (self.settings.data_dir / "chroma").resolve()
+            case HttpChroma(purge_path=root):
+                if root is None:
+                    log.warning("forget: the Chroma server keeps deleted text until purged (set chroma.purge_path)")
+        if root is not None:
+            purge_chroma_log(root / "chroma.sqlite3", str(col.id), ids)
 
     # -- reads ------------------------------------------------------------------
     def get(self, namespace: str, ids: Sequence[str]) -> list[MemoryItem]:

@@ -106,6 +106,19 @@ class CachedEmbedder:
                     self._cache.popitem(last=False)
         return out
 
+    def evict(self, texts: Sequence[str]) -> None:
+        """Drop the vectors of forgotten texts (a cached vector is a fingerprint of its text)."""
+        with self._lock:
+            for t in texts:
+                self._cache.pop(_key(t), None)
+
+
+def evict_texts(embedder: object, texts: Sequence[str]) -> None:
+    """Drop forgotten texts from an embedder's caches and clear the query cache (queries may quote them)."""
+    if isinstance(embedder, CachedEmbedder):
+        embedder.evict(texts)
+    QUERY_CACHE.clear()
+
 
 class QueryCache:
     """A small LRU of recent query vectors keyed by (model name, text), safe across threads.

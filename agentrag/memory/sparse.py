@@ -120,6 +120,19 @@ class SparseIndexes:
             index.remove(removed)
             index.generation = max(seqs)
 
+    def drop(self, ns: str, level: Level) -> None:
+        """Discard the cached index and its snapshot file (forget: both hold forgotten text and terms).
+
+        Removing ids only masks their rows; the tokens and vocabulary would survive
+        in memory and in the next snapshot. The next search rebuilds from Chroma.
+        """
+        key = (ns, level)
+        with self.lock(key):
+            with self._guard:
+                self._indexes.pop(key, None)
+                self._sizes.pop(key, None)
+            self.path(ns, level).unlink(missing_ok=True)
+
     def _current(self, col: Collection, ns: str, level: Level) -> Bm25Index:
         gen = self.ledger.last_seq(ns, level)
         cfg = self.config

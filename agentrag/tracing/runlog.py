@@ -115,6 +115,17 @@ class RunLog:
         """Runs of one thread (a resumed thread has several), newest first."""
         return self._select("thread_id = ?", (thread_id,), limit)
 
+    def erase(self, namespace: str, thread_ids: set[str], needles: list[str]) -> int:
+        """Delete a namespace's run records of ``thread_ids`` or quoting a needle (forget), then compact."""
+        from agentrag.memory.purge import compact_sqlite
+
+        with self._lock:
+            rows = self._conn.execute("SELECT run_id, thread_id, record FROM runs WHERE namespace = ?", (namespace,))
+            doomed = [r for r, t, rec in rows.fetchall() if t in thread_ids or any(n in rec for n in needles)]
+            self._conn.executemany("DELETE FROM runs WHERE run_id = ?", [(r,) for r in doomed])
+            compact_sqlite(Path(), self._conn)
+        return len(doomed)
+
     def close(self) -> None:
         """Close the database."""
         with self._lock:

@@ -8,6 +8,7 @@ import pytest
 from memhelpers import FIXTURES, StoreFactory
 
 from agentrag.errors import InputError, MemoryStoreError, NamespaceError
+from agentrag.ledger import content_hash
 from agentrag.memory import ChromaStore, MemoryStore, SearchFilters
 from agentrag.memory.loaders import locomo_items
 from agentrag.types import MemoryItem
@@ -204,12 +205,14 @@ def test_forget_is_the_only_hard_delete_and_is_logged(store: ChromaStore, ns: st
     items = raw_items(ns)
     f = fact(ns, "Alice has a cat named Milo.", 0, parents=(items[0].id,))
     store.add(ns, [*items, f])
-    assert store.forget(ns, [items[0].id, "r-nope"], reason="user asked") == 1
+    # cascade=False keeps the derived fact (the cascade is tested in tests/reliability/test_forget.py)
+    assert store.forget(ns, [items[0].id, "r-nope"], reason="user asked", cascade=False) == 1
     assert store.get(ns, [items[0].id]) == [] and store.count(ns, "raw") == 3
     assert all(h.item.id != items[0].id for h in store.search(ns, "tabby cat Milo shelter", k=10))
     assert [e.id for e in store.explain(ns, f.id).derived_from] == []
     entry = store.history(ns, items[0].id)[-1]
-    assert (entry.event, entry.before, entry.reason) == ("forget", items[0].text, "user asked")
+    # the tombstone: id, content hash, reason; never the text
+    assert (entry.event, entry.before, entry.reason) == ("forget", content_hash(items[0].text), "user asked")
     assert store.forget(ns, [items[0].id], reason="again") == 0
     with pytest.raises(MemoryStoreError):
         store.explain(ns, items[0].id)

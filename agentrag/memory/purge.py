@@ -1,0 +1,74 @@
+"""Erasing what a delete leaves behind in SQLite files: write-ahead logs, free pages, Chroma's log.
+
+A SQLite ``DELETE`` or ``UPDATE`` only marks space free: the old bytes stay in the
+file's free pages and, in WAL mode, in the ``-wal`` file until a checkpoint.
+Embedded Chroma (1.x) also keeps every write in its own log table
+(``embeddings_queue``: document text and vector) after the segments applied it,
+and its full-text index keeps deleted terms in FTS5 segments until a merge. For
+``forget`` to forget, those copies are purged here: applied log rows of the
+forgotten ids are deleted (the delete row is kept, so a replay still deletes),
+the FTS index is optimised, and the file is vacuumed with its WAL checkpointed
+and truncated.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 400
+_DELETE_OP = 3  # chroma's Operation.DELETE in embeddings_queue
+
+
+def compact_sqlite(path: Path, conn: sqlite3.Connection | None = None) -> None:
+    """Checkpoint the WAL into the file, VACUUM away free pages, and truncate the WAL to zero bytes."""
+    if conn is None and not path.is_file():
+        return
+    own = conn is None
+    db = conn if conn is not None else sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+    try:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("VACUUM")
+        busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy and busy[0]:
+            log.warning("%s: a reader kept the WAL from being truncated; it is erased at the next checkpoint", path)
+    finally:
+        if own:
+            db.close()
+
+
+def purge_chroma_log(path: Path, collection_id: str, ids: Sequence[str]) -> None:
+    """Remove the forgotten ids' document text and vectors from embedded Chroma's SQLite file.
+
+    Only rows of one collection (its topic ends with the collection id) are touched,
+    so another tenant's item with the same id keeps its log. Add/update/upsert rows
+    are deleted; the delete row (no text, no vector) stays, so a segment replaying
+    the log from before the delete ends without the item either way.
+    """
+    if not ids or not path.is_file():
+        return
+    conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            unique = list(dict.fromkeys(ids))
+            for i in range(0, len(unique), _CHUNK):
+                chunk = unique[i : i + _CHUNK]
+                conn.execute(
+                    f"DELETE FROM embeddings_queue WHERE operation != ? AND topic LIKE ? "
+                    f"AND id IN ({','.join('?' * len(chunk))})",
+                    (_DELETE_OP, f"%{collection_id}", *chunk),
+                )
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'embedding_fulltext_search'").fetchone():
+                conn.execute("INSERT INTO embedding_fulltext_search(embedding_fulltext_search) VALUES('optimize')")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        compact_sqlite(path, conn)
+    finally:
+        conn.close()
