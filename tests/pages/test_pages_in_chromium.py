@@ -12,7 +12,7 @@ from dom import parse
 sys.path.insert(0, str(Path(__file__).parents[1] / "tracing"))
 import itertools
 
-from scripted_runs import ANSWER_NODES, visit_every_node
+from scripted_runs import ANSWER_NODES, FIRST_NOTE, PATH, SECOND_NOTE, visit_every_node
 
 from agentrag.pages.pages import memory_page, run_page
 
@@ -42,24 +42,33 @@ def test_run_page_shows_graph_path_notes_and_revised_evidence(run) -> None:
     assert visited >= ANSWER_NODES  # this run went through every node
     edges = graph.find("path", cls="edge")
     taken = {(p.attrs["data-source"], p.attrs["data-target"]) for p in edges if "taken" in p.classes}
-    path = ["__start__", "route", "retrieve", "judge", "note", "retrieve", "judge", "refresh", "revise", "answer",
-            "__end__"]
+    path = ["__start__", *PATH, "__end__"]
     assert taken == set(itertools.pairwise(path))  # exactly the path, highlighted
     not_taken = [p for p in edges if "taken" not in p.classes]
     assert {(p.attrs["data-source"], p.attrs["data-target"]) for p in not_taken} >= {("route", "answer")}
-    assert any(t.text == "\u00d72" for t in graph.find("text", cls="edge-label"))  # retrieve -> judge twice
+    visits = {g.attrs["data-node"]: g.find("text", cls="sub")[0].text for g in graph.find("g", cls="visited")
+              if g.find("text", cls="sub")}
+    assert visits["retrieve"].startswith("\u00d72 ") and visits["note"].startswith("\u00d72 ")  # two rounds
+    assert visits["judge"].startswith("\u00d71 ")  # the Judge looks once; the notes loop runs without it
+    # an edge is labelled with its count only when taken more than once: on this path, none is
+    assert [t.text for t in graph.find("text", cls="edge-label")] == []
 
     rounds = dom.find("div", cls="round")
     assert len(rounds) == 2
-    notes_after = [n.text.strip() for n in rounds[0].find("div", cls="after")]
-    assert notes_after == ["Alice lived in Boston; check whether she moved."]
+    # round 1: the Judge finds the conflict and the evidence not sufficient; the first note is written
+    verdict = rounds[0].find("div", cls="verdict")[0].text
+    assert "not sufficient" in verdict and "conflict" in verdict and "older than" in verdict
     assert "(none yet)" in rounds[0].find("div", cls="before")[0].text
-    assert "sufficient" in rounds[1].find("div", cls="verdict")[0].text and "conflict" in rounds[1].text
+    assert [n.text.strip() for n in rounds[0].find("div", cls="after")] == [FIRST_NOTE]
+    # round 2 (notes loop): the note's query retrieved again and the note grew, without the Judge
+    assert "Alice moved Paris" in rounds[1].text and "not judged" in rounds[1].find("div", cls="verdict")[0].text
+    assert FIRST_NOTE in rounds[1].find("div", cls="before")[0].text
+    assert [n.text.strip() for n in rounds[1].find("div", cls="after")] == [SECOND_NOTE]
 
     revised = next(e for e in answer.evidence if e.status == "revised")
     (row,) = dom.find("tr", id=f"ev-{revised.id}")
     assert "ev-revised" in row.classes and row.find("span", cls="revised")[0].text == "revised"
-    assert "she moved to Paris" in row.text
+    assert "contradiction, P=0.99" in row.text  # why it was revised
     cited = dom.find("a", cls="cite")
     assert [a.attrs["href"] for a in cited] == [f"#ev-{c.evidence_id}" for c in answer.citations]
 

@@ -1,15 +1,16 @@
 """Scripted answer-graph runs shared by the tracing and page tests.
 
-``visit_every_node`` drives one run through every node of the answer graph: an
-iterative route, an insufficient first verdict (note, then a second retrieval), then
-a verdict that finds two current facts in conflict (refresh supersedes the older,
-revise marks its evidence revised) and an answer.
+``visit_every_node`` drives one run through every node of the answer graph under the
+calibrated Judge (neutral thresholds, scripted P("yes")): an iterative route; a first
+round whose Judge finds two current facts in conflict (refresh supersedes the older,
+revise marks its evidence revised) and the evidence insufficient, so the question
+escalates into the notes loop (a note, then a second retrieval and a second note,
+without the Judge, as Adaptive-Note) until the round cap; then an answer.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,43 +39,39 @@ def facts(ns: str) -> list[MemoryItem]:
     return [t1, t2, old, new, ep]
 
 
-def passage(messages: list[Any], text: str) -> int:
-    """The number the Judge's prompt gives the passage containing ``text``."""
-    m = re.search(r"\[(\d+)\][^\n]*" + re.escape(text), messages[-1].content)
-    assert m, f"{text!r} not among the passages"
-    return int(m.group(1))
+NEUTRAL = {"sufficient_above": 0.5, "insufficient_below": 0.5, "drop_below": 0.1, "conflict_above": 0.9,
+           "refresh_above": 0.97}
+"""Decision thresholds under which a scripted P("yes") means what it says (as in tests/graphs/conftest.py)."""
 
+PATH = ["route", "retrieve", "judge", "refresh", "revise", "note", "retrieve", "note", "answer"]
+"""The node visits of ``visit_every_node``: the Judge looks once, then the notes loop (retrieve -> note) runs."""
 
-def judge_script() -> Any:
-    """First verdict: not enough; second: the Boston and Paris facts conflict (Paris is newer)."""
-    seen = {"n": 0}
-
-    def verdict(messages: list[Any]) -> str:
-        seen["n"] += 1
-        boston = passage(messages, "Alice lives in Boston.")
-        if seen["n"] == 1:
-            return j({"relevant": [boston], "sufficient": False, "missing": ["Alice moved"], "conflicts": []})
-        paris = passage(messages, "Alice moved to Paris in June.")
-        return j({"relevant": [boston, paris], "sufficient": True, "missing": [],
-                  "conflicts": [{"older": boston, "newer": paris, "reason": "she moved to Paris"}]})
-
-    return verdict
+FIRST_NOTE = "Alice lived in Boston; check whether she moved."
+SECOND_NOTE = "Alice lived in Boston, then moved to Paris in June."
 
 
 def every_node_script() -> dict[str, Any]:
     return {
         "retriever/route": j({"kind": "iterative", "queries": ["where does Alice live"], "time": ""}),
-        "judge/verdict": judge_script(),
-        "notes/update": j({"note": "Alice lived in Boston; check whether she moved.",
-                           "queries": ["Alice moved Paris"], "inferences": []}),
+        "judge/relevant": "yes",
+        "judge/contradict": "yes",
+        "judge/sufficient": "no",
+        "notes/update": [j({"note": FIRST_NOTE, "queries": ["Alice moved Paris"], "inferences": []}),
+                         j({"note": SECOND_NOTE, "queries": [], "inferences": []})],
         "notes/review": j({"better": True}),
         "answerer/cited": lambda m: j({"answer": "Paris", "citations": [1]}),
     }
 
 
+PROBABILITIES = {"judge/relevant": 0.9, "judge/contradict": 0.99, "judge/sufficient": 0.2}
+"""Every added passage relevant; the Boston and Paris facts contradict (over ``refresh_above``: memory is
+refreshed); the evidence is not sufficient, so the question escalates into the notes loop."""
+
+
 def visit_every_node(make_rag: Any, ns: str = "alice", thread_id: str = "trace-1", **settings: Any) -> Any:
     """Build an AgentRAG with the script above, seed two facts, and run one question; returns (rag, answer)."""
-    rag = make_rag(every_node_script(), max_rounds=4, **settings)
+    rag = make_rag(every_node_script(), PROBABILITIES, max_rounds=2, decisions=NEUTRAL,
+                   evidence={"derived_levels": True}, **settings)
     rag.memory.add(ns, facts(ns))
     answer = rag.ask("Where does Alice live now?", namespace=ns, thread_id=thread_id)
     return rag, answer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from scripted_runs import every_node_script, facts
+from scripted_runs import NEUTRAL, PATH, PROBABILITIES, every_node_script, facts
 
 from agentrag.errors import ConfigError
 from agentrag.pages.pages import list_runs, run_view
@@ -25,25 +25,31 @@ def test_run_id_reaches_the_memory_layer_checkpoints_and_run_record(make_rag) ->
         seen.append(current_run_id.get())
         return route
 
-    rag = make_rag({**script, "retriever/route": spy}, max_rounds=4)
+    rag = make_rag({**script, "retriever/route": spy}, PROBABILITIES, max_rounds=2, decisions=NEUTRAL,
+                   evidence={"derived_levels": True})
+    assert rag.settings.router.kind == "llm"  # a scripted plan means the LLM router (which the spy stands in for)
     rag.memory.add("alice", facts("alice"))
     second = rag.ask("Where does Alice live now?", namespace="alice", thread_id="t-ids-2")
     assert current_run_id.get() is None  # reset after the run
     (run_id,) = seen
+    checkpoint_thread = f"alice/t-ids-2#{run_id}"  # each run of a thread has its own checkpoint thread
     log = RunLog(runlog_path(rag.settings))
-    (record,) = log.for_thread("t-ids-2")
+    (record,) = log.for_thread(checkpoint_thread)
     log.close()
     assert record.run_id == run_id and record.namespace == "alice" and record.graph == "answer"
-    snapshot = rag._graph("answer").get_state({"configurable": {"thread_id": "t-ids-2"}})
+    snapshot = rag._graph("answer").get_state({"configurable": {"thread_id": checkpoint_thread}})
     assert snapshot.metadata["agentrag_run_id"] == run_id and snapshot.metadata["namespace"] == "alice"
-    assert [v.node for v in record.nodes] == ["route", "retrieve", "judge", "note", "retrieve", "judge", "refresh",
-                                              "revise", "answer"]
-    assert [c.prompt_id for c in record.calls] == ["retriever/route", "judge/verdict", "notes/update", "judge/verdict", "answerer/cited"]
+    assert [v.node for v in record.nodes] == PATH
+    # the Judge checks the added passages (at most 4), two candidate contradictions (the facts, the turns)
+    # and sufficiency once; the notes loop then writes two notes (the second one reviewed)
+    assert [c.prompt_id for c in record.calls] == [
+        "retriever/route", *["judge/relevant"] * 4, *["judge/contradict"] * 2, "judge/sufficient",
+        "notes/update", "notes/update", "notes/review", "answerer/cited"]
     assert sum(c.prompt_tokens + c.completion_tokens for c in record.calls) == second.usage.total_tokens
     usage = record.usage_by_node()
     assert {n: u.total_tokens for n, u in usage.items()} == {n: u.total_tokens for n, u in second.usage_by_node.items()}
     (row,) = list_runs(rag.settings, "alice")
-    assert row.thread_id == "t-ids-2" and row.tokens == second.usage.total_tokens and row.visits == 9
+    assert row.thread_id == "t-ids-2" and row.tokens == second.usage.total_tokens and row.visits == len(PATH)
 
 
 def test_chat_runs_attribute_subgraph_llm_calls_to_the_outer_node(make_rag) -> None:
