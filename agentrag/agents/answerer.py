@@ -22,6 +22,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from agentrag.agents.evidence import numbered, shown_to_answer
+from agentrag.agents.quality import is_loop
 from agentrag.agents.router import content_words
 from agentrag.deps import Deps, deps_of
 from agentrag.llm.structured import structured
@@ -77,6 +78,12 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
         "answerer/cited", question=state["question"], passages=passages, note=note.text if note else ""
     )
     reply = structured(deps.llm, prompt, CitedAnswer, prompts=deps.prompts)
+    if note and note.text and is_loop(reply.answer):
+        # A small generator can fall into a repetition loop on the longer prompt a note makes; the
+        # passages alone (what plain retrieval would show) must then still get their answer.
+        log.info("answer with the note looped; answering from the passages alone")
+        bare = deps.prompts.render("answerer/cited", question=state["question"], passages=passages, note="")
+        reply = structured(deps.llm, bare, CitedAnswer, prompts=deps.prompts)
     text = shorten(state["question"], reply.answer.strip())
     if is_abstention(text):
         return {"answer": text or ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}

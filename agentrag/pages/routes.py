@@ -23,7 +23,6 @@ def _rag(request: Request) -> AgentRAG:
 
 def mount_pages(app: FastAPI) -> None:
     """Add the page routes to ``app`` (which holds an ``AgentRAG`` in ``app.state.rag``)."""
-
     from agentrag.server.errors import responses
 
     @app.get("/runs", response_class=HTMLResponse, responses=responses())

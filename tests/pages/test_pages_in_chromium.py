@@ -72,7 +72,9 @@ def test_run_page_shows_graph_path_notes_and_revised_evidence(run) -> None:
     cited = dom.find("a", cls="cite")
     assert [a.attrs["href"] for a in cited] == [f"#ev-{c.evidence_id}" for c in answer.citations]
 
-    (change,) = dom.find("div", cls="change")
+    # the supersede this run made (the run's other memory changes, if any, are listed beside it)
+    (change,) = [c for c in dom.find("div", cls="change") if c.find("div", cls="before")
+                 and "Alice lives in Boston." in c.find("div", cls="before")[0].text]
     assert "Alice lives in Boston." in change.find("div", cls="before")[0].text
     assert "Alice moved to Paris in June." in change.find("div", cls="after")[0].text
     timeline = dom.find("div", cls="row")

@@ -27,6 +27,9 @@ REPLIES = {
     "retriever/route": ROUTE,
     "judge/verdict": SUFFICIENT,
     "answerer/cited": json.dumps({"answer": "from memory", "citations": [1]}),
+    # the shipped (never confident) decisions send every question through the notes loop
+    "notes/update": json.dumps({"note": "", "queries": [], "inferences": []}),
+    "notes/review": json.dumps({"better": False}),
 }
 
 

@@ -49,7 +49,7 @@ def test_cli_ingest_then_ask_through_vllm(vllm_server, tmp_path):
     server = ["--backend", "openai", "--base-url", vllm_server.base_url]
 
     ingest = agentrag("ingest", str(doc), "--namespace", "lh", *server, data_dir=data)
-    assert "1 documents -> 1 raw items" in flat(ingest.stdout), ingest.stdout
+    assert "1 documents from 1 files -> 1 raw items" in flat(ingest.stdout), ingest.stdout
 
     # A question SmolLM2-135M answers from this passage (tried with the real server): the answer must
     # name the right entity and cite the passage; an abstention fails.
