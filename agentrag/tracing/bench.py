@@ -36,7 +36,6 @@ from typing import Any
 CONDITIONS = ("baseline", "off", "default", "on")
 SCRIPT = {
     "retriever/route": '{"kind": "iterative", "queries": ["band Copenhagen"], "time": ""}',
-    "judge/verdict": '{"relevant": [1], "sufficient": false, "missing": ["demo album"], "conflicts": []}',
     "notes/update": '{"note": "Mercyful Fate is from Copenhagen.", "queries": ["rare demo tracks"], "inferences": []}',
     "notes/review": '{"better": true}',
     "answerer/cited": '{"answer": "Mercyful Fate", "citations": [1]}',
@@ -75,7 +74,7 @@ def _runner(condition: str, data_dir: Path, endpoint: str, embedder: Any) -> tup
     tracing: dict[str, Any] = {"enabled": condition == "on", "record_runs": condition in ("default", "on")}
     if condition == "on":
         tracing["endpoint"] = endpoint
-    settings = load_settings(data_dir=data_dir, tracing=tracing, max_rounds=3)
+    settings = load_settings(data_dir=data_dir, tracing=tracing, max_rounds=3, router={"kind": "llm"})
     rag = AgentRAG(settings, llm=ScriptedChatModel(replies=dict(SCRIPT)), embedder=embedder)
     question = "Which Copenhagen band released rare demo tracks?"
     if condition == "baseline":
