@@ -185,8 +185,8 @@ def _context(rounds: int, per_round: int, posts: int) -> dict[str, Any]:
         f"{platform.python_version()}",
         load_average=[round(x, 2) for x in os.getloadavg()],
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        workload="answer graph, scripted generator, embedded Chroma + cached MiniLM embedder; iterative route: "
-        "route, retrieve, judge, note, retrieve, judge, answer (7 node visits, 6 LLM calls, 2 memory searches)",
+        workload="answer graph, scripted generator (LLM router), embedded Chroma + cached MiniLM embedder; iterative "
+        "route: route, retrieve, judge once, then the notes loop (note, retrieve, note...) within max_rounds=3, answer",
     )
 
 
