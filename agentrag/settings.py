@@ -159,6 +159,11 @@ class DecisionsConfig(_Strict):
     "sufficient" (every question escalates to the notes loop), never drops a passage, never
     revises or refreshes on a conflict, and never abstains on its say-so. Refit for a stronger
     generator with ``python -m evals calibrate``.
+
+    ``attribution_margin`` needs no generator: it is fit by ``python -m evals.calibrate_attribution``
+    on six LoCoMo dev conversations (``evals/calibration/attribution.json``): at 0.25, 3.7% of their
+    answerable single-speaker questions and 20% of the adversarial ones abstain (held-out conv-26:
+    3.8% and 24%).
     """
 
     top_logprobs: int = Field(20, ge=1, le=20, description="alternatives asked for at the first reply token")
@@ -175,6 +180,11 @@ class DecisionsConfig(_Strict):
     )
     abstain_below: float | None = Field(
         None, ge=0.0, le=1.0, description="abstain when P(the passages hold the answer) is under this; None: never"
+    )
+    attribution_margin: float | None = Field(
+        0.25, ge=0.0, le=1.0,
+        description="abstain when the question names one speaker and other speakers' turns cover its words by "
+        "more than this (share of content words) over the named speaker's best turn; None: never",
     )
     judge_passage_chars: int = Field(
         400, ge=50, description="each passage is cut to this many characters for a decision"

@@ -81,6 +81,9 @@ def run(
     judge: Annotated[bool, typer.Option(help="grade answers with an LLM judge (the run's generator)")] = True,
     iter_rounds: Annotated[int, typer.Option(help="Iter-RetGen rounds")] = 2,
     window: Annotated[int | None, typer.Option(help="full_context window in tokens (default: model n_ctx)")] = None,
+    reply_cache: Annotated[
+        Path | None, typer.Option(help="memoise generator replies in this SQLite file (greedy: same answers)")
+    ] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Run (or resume) an evaluation, then write summary.json, report.md and plots/ into OUT."""
@@ -93,7 +96,7 @@ def run(
             backend=backend, base_url=base_url, model=model, limit=limit, per_category=per_category,
             offset=offset, interleave=interleave,
             samples=tuple(s for s in samples.split(",") if s), concurrency=concurrency, top_k=top_k, judge=judge,
-            iter_rounds=iter_rounds, window_tokens=window, out=out,
+            iter_rounds=iter_rounds, window_tokens=window, reply_cache=reply_cache, out=out,
         )
         t0 = time.perf_counter()
         with Progress(

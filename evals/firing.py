@@ -105,10 +105,11 @@ def section(summary: dict[str, Any]) -> list[str]:
                 f"{_kv(f['decision_sources'])} | {f['mean_p_sufficient']} | "
                 f"{f['floor_tokens']} + {f['added_tokens']} / {f['budget_tokens']} |"
             )
-        out += ["", "Per question type (notes loop / revision / refresh):", ""]
+        out += ["", "Per question type (notes loop / revision / refresh / Judge abstain):", ""]
         for m, f in rows.items():
             per = "; ".join(
-                f"{cat}: {v['notes']}/{v['revision']}/{v['refresh']}" for cat, v in f["by_category"].items()
+                f"{cat}: {v['notes']}/{v['revision']}/{v['refresh']}/{v['judge_abstained']}"
+                for cat, v in f["by_category"].items()
             )
             out.append(f"- {m}: {per}")
     else:

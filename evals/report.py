@@ -170,6 +170,19 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _cache_note(counts: dict[str, int] | None) -> list[str]:
+    """Say when replies were memoised: answers are the same, wall times are not each method's own."""
+    if not counts:
+        return []
+    return [
+        "",
+        f"Generator replies were memoised across methods (`--reply-cache`; greedy decoding, so a replayed "
+        f"reply is the one the call would get): {counts.get('hits', 0)} of "
+        f"{counts.get('hits', 0) + counts.get('misses', 0)} calls were replayed. Prompt tokens and calls count "
+        "every call; wall times of methods whose calls another method made first are understated.",
+    ]
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """The run's tables: accuracy, accuracy per category, costs, memory builds."""
     cfg = summary["config"]
@@ -200,6 +213,7 @@ def markdown(summary: dict[str, Any]) -> str:
             f"v{judge['prompt_version']}."
             if judge else "no LLM judge in this run."
         ),
+        *_cache_note(cfg.get("reply_cache")),
         "",
         "## Accuracy",
         "",

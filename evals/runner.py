@@ -35,6 +35,7 @@ from evals import metrics
 from evals.build import build_memory, namespace_for
 from evals.datasets import Dataset, DatasetName, Question, load_dataset
 from evals.judge import Judge
+from evals.llmcache import SqliteReplyCache, attach
 from evals.machine import describe_machine
 from evals.methods import MethodOptions, MethodSpec, get_methods
 from evals.records import (
@@ -83,6 +84,9 @@ class RunConfig(BaseModel):
     iter_rounds: int = 2
     window_tokens: int | None = None
     """full_context's window; default: the local model's n_ctx, 4096 for a server."""
+    reply_cache: Path | None = None
+    """Memoise the generator's replies in this SQLite file (``evals.llmcache``); greedy decoding
+    makes a replayed reply identical, so answers do not change, only wall time."""
     out: Path
 
     def identity(self) -> dict[str, Any]:
@@ -165,6 +169,9 @@ class Runner:
         if not self.questions:
             raise ConfigError("no questions selected; check --samples, --limit and --per-category")
         self._sources: dict[tuple[str, str], list[str]] = {}
+        self.reply_cache: SqliteReplyCache | None = None
+        if cfg.reply_cache is not None:
+            self.reply_cache = attach([self.rag.llm], cfg.reply_cache)
 
     # -- setup --------------------------------------------------------------------
     def _check_config(self) -> None:
@@ -372,6 +379,17 @@ class Runner:
         for method in self.methods:
             await self.run_method(method, options, judge)
 
+    def _note_cache(self) -> None:
+        """Add this session's reply-cache hits to ``config.json`` (reports say wall times are understated)."""
+        if self.reply_cache is None:
+            return
+        path = self.cfg.out / "config.json"
+        config = json.loads(path.read_text(encoding="utf-8"))
+        seen = config.get("reply_cache") or {"hits": 0, "misses": 0}
+        now = self.reply_cache.counts()
+        config["reply_cache"] = {k: seen.get(k, 0) + now[k] for k in now}
+        write_json(path, config)
+
     async def run_interleaved(self, options: MethodOptions, judge: Judge | None) -> None:
         """Every method on question 1, then on question 2, ...: partial runs stay paired."""
         graphs = {m.name: m.build(options) for m in self.methods}
@@ -402,10 +420,13 @@ class Runner:
         try:
             asyncio.run(self.arun())
         finally:
+            self._note_cache()
             lock.unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Release the generator and the store."""
+        """Release the generator, the reply cache and the store."""
+        if self.reply_cache is not None:
+            self.reply_cache.close()
         self.rag.close()
 
 

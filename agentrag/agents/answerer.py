@@ -114,8 +114,15 @@ def shorten(question: str, text: str) -> str:
 
 
 def judged_unanswerable(state: AnswerState) -> bool:
-    """Whether the Judge's last sufficiency decision was a calibrated "memory does not hold the answer"."""
-    last = [d for d in state.get("decisions", []) if d.get("kind") == "sufficient"]
+    """Whether the Judge decided "memory does not hold the answer".
+
+    Either its last sufficiency decision was a calibrated abstention, or the retrieved
+    turns put the question's event on a speaker the question does not name.
+    """
+    decisions = state.get("decisions", [])
+    if any(d.get("kind") == "attribution" and d.get("outcome") == "abstain" for d in decisions):
+        return True
+    last = [d for d in decisions if d.get("kind") == "sufficient"]
     return bool(last) and last[-1].get("outcome") == "abstain"
 
 

@@ -20,15 +20,20 @@ from typing import Literal, TypedDict
 
 from langgraph.runtime import Runtime
 
+from agentrag.agents.attribution import attribution_lead
 from agentrag.agents.evidence import numbered, shown_to_answer
 from agentrag.agents.router import content_words
 from agentrag.deps import Deps, deps_of
 from agentrag.llm.decide import YesNo, ask_yes_no
+from agentrag.memory.store import SearchFilters
 from agentrag.settings import DecisionsConfig
 from agentrag.state import AnswerState
 from agentrag.types import Conflict, Evidence, MemoryItem, Verdict
 
 log = logging.getLogger(__name__)
+
+ATTRIBUTION_K = 5
+"""The named speaker's own turns searched for the attribution check (as many as the first retrieval's top-k)."""
 
 Outcome = Literal["sufficient", "insufficient", "low confidence", "unparsable", "abstain"]
 
@@ -113,6 +118,28 @@ def conflict_pairs(
     return [(x, y) for _, x, y in scored[:limit]]
 
 
+def attribution(question: str, state: AnswerState, deps: Deps) -> dict[str, object] | None:
+    """An "abstain" decision when the retrieved turns put the question's event on another speaker.
+
+    Checked once per run, on the first look at the evidence; needs no generator call,
+    only one filtered search per name the question holds.
+    """
+    cfg = deps.settings.decisions
+    if cfg.attribution_margin is None or any(d.get("kind") == "attribution" for d in state.get("decisions", [])):
+        return None
+    ns = state["namespace"]
+
+    def own_turns(speaker: str, query: str) -> list[MemoryItem]:
+        hits = deps.memory.search(ns, query, k=ATTRIBUTION_K, filters=SearchFilters(levels=("raw",), speaker=speaker))
+        return [h.item for h in hits]
+
+    found = attribution_lead(question, [h.item for h in state.get("hits", [])], own_turns)
+    if found is None or found[1] <= cfg.attribution_margin:
+        return None
+    return {"kind": "attribution", "p_yes": None, "source": "speakers", "threshold": cfg.attribution_margin,
+            "outcome": "abstain", "speaker": found[0], "lead": round(found[1], 3)}
+
+
 def judge(state: AnswerState, runtime: Runtime[Deps], revision: bool = True) -> JudgeUpdate:
     """Decide relevance of additions, conflicts between facts and sufficiency; never writes memory."""
     deps = deps_of(runtime)
@@ -123,6 +150,11 @@ def judge(state: AnswerState, runtime: Runtime[Deps], revision: bool = True) -> 
     dropped = list(state.get("dropped", []))
     shown = shown_to_answer(state)
     if not shown:
+        return {"verdict": Verdict(sufficient=False), "queries": [], "dropped": dropped, "decisions": decisions,
+                "escalation": ""}
+    wrong_speaker = attribution(question, state, deps)
+    if wrong_speaker is not None:
+        decisions.append(wrong_speaker)
         return {"verdict": Verdict(sufficient=False), "queries": [], "dropped": dropped, "decisions": decisions,
                 "escalation": ""}
     floor = set(state.get("floor", []))

@@ -1,0 +1,88 @@
+"""Speaker attribution: abstain when the question pins an event on someone who did not say it.
+
+Conversation memory holds who said what. A question that names one speaker ("What did
+Caroline realize after her charity race?") is answerable from that speaker's turns; when
+the turns that best match the rest of the question were said by someone else (Melanie
+ran the race), the honest answer is "not in memory" rather than the other person's event.
+LoCoMo's unanswerable category is built exactly this way, and a 135M generator cannot
+notice it (its P("the passages hold the answer") did not separate the two kinds, see
+``Settings.decisions``). This check needs no generator: it searches the named speaker's
+own turns, compares how much of the question's content the best own turn and the best
+other-speaker turn among the retrieved hits cover, and abstains when the other side
+leads by more than a margin fit on dev conversations (``python -m evals.calibrate_attribution``;
+the value and the rates it gave are in ``evals/calibration/attribution.json``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+from agentrag.routing.features import content_words, entity_spans
+from agentrag.types import MemoryItem
+
+SpeakerSearch = Callable[[str, str], Sequence[MemoryItem]]
+"""``(speaker, query) -> that speaker's raw turns best matching the query`` (empty: not a speaker)."""
+
+MAX_NAMES = 3
+"""Capitalised words of a question tried as speaker names (each costs one filtered search)."""
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
+
+
+def stems(text: str, drop: Iterable[str] = ()) -> set[str]:
+    """Content-word stems of ``text`` without the given (lower-cased) names."""
+    gone = {n.lower() for n in drop}
+    return {_stem(w) for w in content_words(text) if w not in gone}
+
+
+def candidate_names(question: str) -> list[str]:
+    """Capitalised words of the question's named spans, in order ("Caroline's" gives "Caroline")."""
+    out: list[str] = []
+    for span in entity_spans(question):
+        for word in span.split():
+            name = re.sub(r"['\u2019]s$", "", word).strip(".,?!;:\"'")
+            if name[:1].isupper() and name[1:].islower() and name not in out:
+                out.append(name)
+    return out[:MAX_NAMES]
+
+
+def without_name(question: str, name: str) -> str:
+    """The question with the name (and its possessive) removed, so a search is not pulled to it."""
+    return re.sub(rf"\b{re.escape(name)}(['\u2019]s)?\b", "", question).strip()
+
+
+def support(want: set[str], texts: Iterable[str], drop: Iterable[str]) -> float:
+    """Best share of the wanted stems that one text holds."""
+    return max((len(want & stems(t, drop)) / len(want) for t in texts), default=0.0)
+
+
+def attribution_lead(question: str, hits: Sequence[MemoryItem], own_turns: SpeakerSearch) -> tuple[str, float] | None:
+    """(named speaker, how far other speakers' best turn leads the speaker's own best turn).
+
+    None when no retrieved raw turn has a speaker (not a conversation) or the question
+    does not name exactly one speaker of the memory.
+    """
+    turns = [i for i in hits if i.level == "raw" and i.speaker]
+    if not turns:
+        return None
+    found: dict[str, Sequence[MemoryItem]] = {}
+    for name in candidate_names(question):
+        own = own_turns(name, without_name(question, name))
+        if own:
+            found[name] = own
+    if len(found) != 1:
+        return None
+    name, own = next(iter(found.items()))
+    drop = {name.lower()} | {str(i.speaker).split()[0].lower() for i in turns}
+    want = stems(question, drop)
+    if not want:
+        return None
+    other = [i.text for i in turns if i.speaker != name]
+    return name, support(want, other, drop) - support(want, [i.text for i in own], drop)

@@ -1,0 +1,75 @@
+"""The speaker-attribution abstention: an event pinned on the wrong speaker is "not in memory".
+
+Real Chroma and embedder, scripted generator. The same two turns answer one question
+(Melanie ran the race; asked about Melanie) and must refuse its adversarial twin (asked
+about Caroline), without a generator call for the refusal; a margin of None switches the
+rule off, and then the twin is answered like any other question.
+"""
+
+from __future__ import annotations
+
+import json
+
+from agentrag.agents.attribution import attribution_lead, candidate_names, without_name
+from agentrag.types import MemoryItem
+
+TURNS = [
+    {"speaker": "Caroline", "content": "Hey Mel, how have you been? I went to a support group yesterday.",
+     "session_id": "s1"},
+    {"speaker": "Melanie", "content": "I ran a charity race for mental health last Saturday and realized "
+     "self-care is really important.", "session_id": "s1"},
+    {"speaker": "Caroline", "content": "The support group made me feel accepted and brave.", "session_id": "s1"},
+]
+ANSWER = json.dumps({"answer": "self-care is important", "citations": [1]})
+
+
+def ask(make_rag, question: str, margin: float | None):
+    rag = make_rag({"answerer/cited": ANSWER, "judge/sufficient": "yes"}, decisions={"attribution_margin": margin})
+    rag.add(TURNS, namespace="chat", derive=False)
+    graph, config = rag._graph("answer"), {"configurable": {"thread_id": "t"}}
+    graph.invoke({"question": question, "namespace": "chat"}, config, context=rag.deps)
+    return rag, graph.get_state(config).values
+
+
+def test_an_event_of_another_speaker_is_not_in_memory(make_rag):
+    rag, out = ask(make_rag, "What did Caroline realize after her charity race?", 0.2)
+    assert out["abstained"] is True
+    assert out["stop_reason"] == "judge: answer not in memory"
+    [d] = [d for d in out["decisions"] if d["kind"] == "attribution"]
+    assert d["speaker"] == "Caroline" and d["outcome"] == "abstain" and d["lead"] > 0.2
+    assert not rag.llm.calls_for("answerer/cited"), "the refusal needs no generator call"
+
+
+def test_the_right_speaker_is_answered(make_rag):
+    _, out = ask(make_rag, "What did Melanie realize after her charity race?", 0.2)
+    assert out["abstained"] is False and out["answer"] == "self-care is important"
+    assert not [d for d in out["decisions"] if d["kind"] == "attribution"]
+
+
+def test_no_margin_means_no_attribution_check(make_rag):
+    _, out = ask(make_rag, "What did Caroline realize after her charity race?", None)
+    assert out["abstained"] is False
+    assert not [d for d in out["decisions"] if d["kind"] == "attribution"]
+
+
+def turn(speaker: str, text: str) -> MemoryItem:
+    return MemoryItem.new(namespace="chat", level="raw", text=text, source_id=f"{speaker}:{text[:8]}", speaker=speaker)
+
+
+def test_names_and_leads():
+    assert candidate_names("What did Caroline realize after her charity race?") == ["Caroline"]
+    assert candidate_names("What did Caroline's friend Melanie bake?") == ["Caroline", "Melanie"]
+    assert without_name("What is Caroline's job?", "Caroline") == "What is  job?"
+    turns = [turn(t["speaker"], t["content"]) for t in TURNS]
+
+    def own(speaker: str, query: str) -> list[MemoryItem]:
+        return [t for t in turns if t.speaker == speaker]
+
+    name, lead = attribution_lead("What did Caroline realize after her charity race?", turns, own)
+    assert name == "Caroline" and lead > 0.5
+    name, lead = attribution_lead("What did Melanie realize after her charity race?", turns, own)
+    assert name == "Melanie" and lead < 0
+    assert attribution_lead("What did Caroline and Melanie realize?", turns, own) is None  # two speakers named
+    assert attribution_lead("What did Ana realize?", turns, own) is None  # not a speaker
+    plain = [MemoryItem.new(namespace="chat", level="raw", text="a race", source_id="d")]
+    assert attribution_lead("What did Caroline realize?", plain, own) is None  # not a conversation
