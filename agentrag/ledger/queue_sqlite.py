@@ -1,0 +1,74 @@
+"""The derivation queue in the SQLite state store (the embedded default; see ``queue_base``).
+
+It lives in the ledger's file, so one backup holds memory's history and the work
+still owed to it. Every operation is a ``BEGIN IMMEDIATE`` transaction: SQLite's
+write lock is taken before the read, so a claim's "which job is next" and "it is
+mine now" are one step for every thread and process on the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from agentrag.ledger.queue_base import Clock, SqlQueue
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    namespace    TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    item_ids     TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    attempts     INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    last_error   TEXT,
+    enqueued_at  REAL NOT NULL,
+    available_at REAL NOT NULL,
+    started_at   REAL,
+    finished_at  REAL,
+    lease_owner  TEXT,
+    lease_until  REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_open ON jobs(status, seq);
+CREATE INDEX IF NOT EXISTS jobs_ns ON jobs(namespace, status, seq);
+"""
+
+
+class SqliteQueue(SqlQueue):
+    """``JobQueue`` in a SQLite file in WAL mode; safe for threads and for processes on one machine."""
+
+    def __init__(self, path: Path, *, clock: Clock | None = None) -> None:
+        super().__init__(clock)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=60.0, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._lock = threading.RLock()
+        with self._lock:
+            self._conn.executescript(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._conn
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
