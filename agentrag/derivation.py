@@ -180,7 +180,10 @@ def start_workers(rag: AgentRAG, n: int) -> list[Worker]:
 def start_derivation(rag: AgentRAG) -> list[Worker]:
     """What ``agentrag serve`` starts: ``queue.workers`` threads in background mode, none inline."""
     config = rag.settings.queue
-    return start_workers(rag, config.workers) if config.mode == "background" else []
+    if config.mode != "background" or config.workers == 0:
+        return []
+    rag.queue  # noqa: B018  (open it once here, not concurrently from the first request and the workers)
+    return start_workers(rag, config.workers)
 
 
 def stop_workers(workers: Sequence[Worker], timeout: float = 30.0) -> None:

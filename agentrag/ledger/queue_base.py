@@ -145,6 +145,31 @@ _RUNNABLE = (
 )
 
 
+def job_table_ddl(table: str, *, serial: str, real: str) -> str:
+    """The jobs table and its indexes; backends differ only in the key and float column types."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {table} (
+    seq          {serial},
+    id           TEXT NOT NULL UNIQUE,
+    namespace    TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    item_ids     TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    attempts     INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    last_error   TEXT,
+    enqueued_at  {real} NOT NULL,
+    available_at {real} NOT NULL,
+    started_at   {real},
+    finished_at  {real},
+    lease_owner  TEXT,
+    lease_until  {real}
+);
+CREATE INDEX IF NOT EXISTS {table}_open ON {table}(status, seq);
+CREATE INDEX IF NOT EXISTS {table}_ns ON {table}(namespace, status, seq);
+"""
+
+
 def _job(row: Sequence[Any]) -> Job:
     names = [c.strip() for c in _COLUMNS.split(",")]
     v = dict(zip(names, row, strict=True))

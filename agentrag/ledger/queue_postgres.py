@@ -16,32 +16,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from agentrag.ledger.postgres import connect
-from agentrag.ledger.queue_base import Clock, SqlQueue
+from agentrag.ledger.queue_base import Clock, SqlQueue, job_table_ddl
 
 _QUEUE_LOCK = 0x61676E7472616703  # advisory key: "agentrag's job queue"
 _SCHEMA_LOCK = 0x61676E7472616701  # the ledger's "creating agentrag's tables" key
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS agentrag_jobs (
-    seq          BIGSERIAL PRIMARY KEY,
-    id           TEXT NOT NULL UNIQUE,
-    namespace    TEXT NOT NULL,
-    kind         TEXT NOT NULL,
-    item_ids     TEXT NOT NULL,
-    status       TEXT NOT NULL,
-    attempts     INTEGER NOT NULL,
-    max_attempts INTEGER NOT NULL,
-    last_error   TEXT,
-    enqueued_at  DOUBLE PRECISION NOT NULL,
-    available_at DOUBLE PRECISION NOT NULL,
-    started_at   DOUBLE PRECISION,
-    finished_at  DOUBLE PRECISION,
-    lease_owner  TEXT,
-    lease_until  DOUBLE PRECISION
-);
-CREATE INDEX IF NOT EXISTS agentrag_jobs_open ON agentrag_jobs(status, seq);
-CREATE INDEX IF NOT EXISTS agentrag_jobs_ns ON agentrag_jobs(namespace, status, seq);
-"""
+_SCHEMA = job_table_ddl("agentrag_jobs", serial="BIGSERIAL PRIMARY KEY", real="DOUBLE PRECISION")
 
 
 class PostgresQueue(SqlQueue):

@@ -11,32 +11,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from agentrag.ledger.queue_base import Clock, SqlQueue
+from agentrag.ledger.queue_base import Clock, SqlQueue, job_table_ddl
+from agentrag.ledger.sqlite import immediate
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    id           TEXT NOT NULL UNIQUE,
-    namespace    TEXT NOT NULL,
-    kind         TEXT NOT NULL,
-    item_ids     TEXT NOT NULL,
-    status       TEXT NOT NULL,
-    attempts     INTEGER NOT NULL,
-    max_attempts INTEGER NOT NULL,
-    last_error   TEXT,
-    enqueued_at  REAL NOT NULL,
-    available_at REAL NOT NULL,
-    started_at   REAL,
-    finished_at  REAL,
-    lease_owner  TEXT,
-    lease_until  REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_open ON jobs(status, seq);
-CREATE INDEX IF NOT EXISTS jobs_ns ON jobs(namespace, status, seq);
-"""
+_SCHEMA = job_table_ddl("jobs", serial="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL")
 
 
 class SqliteQueue(SqlQueue):
@@ -52,16 +33,8 @@ class SqliteQueue(SqlQueue):
         with self._lock:
             self._conn.executescript(_SCHEMA)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._conn, self._lock)
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from clihelpers import Run
+from clitext import flat
 
 from agentrag.ledger import open_queue
 from agentrag.settings import load_settings
@@ -22,7 +23,7 @@ def test_queue_status_shows_counts_and_failures_and_retry_puts_them_back(run: Ru
     assert data["counts"] == {"pending": 1, "running": 0, "done": 0, "failed": 1}
     assert data["oldest_pending_age_s"] >= 0 and data["expired_leases"] == 0
     assert [(j["id"], j["last_error"]) for j in data["failed_jobs"]] == [(broken.id, "BackendError: generator down")]
-    text = run("queue", "status").flat
+    text = flat(run("queue", "status").out)
     assert "failed 1" in text and f"failed {broken.id} (ines, 1 tries): BackendError: generator down" in text
 
     missing = run("queue", "retry", "job-nope", code=3)
