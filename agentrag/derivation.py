@@ -46,7 +46,7 @@ def check_mode(derive: object) -> DeriveMode:
     """``derive`` as a mode, or an error listing the valid ones."""
     if derive not in DERIVE_MODES:
         raise InputError(f"derive must be one of {', '.join(DERIVE_MODES)}; got {derive!r}")
-    return derive  # type: ignore[return-value]
+    return derive
 
 
 def enqueue_items(rag: AgentRAG, namespace: str, items: Sequence[MemoryItem]) -> Job | None:

@@ -304,7 +304,8 @@ class SqlQueue:
 
     def jobs(self, *, namespace: str | None = None, status: JobStatus | None = None, limit: int = 100) -> list[Job]:
         """See ``JobQueue.jobs``."""
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[object] = []
         if namespace is not None:
             where, args = [*where, "namespace = ?"], [*args, namespace]
         if status is not None:
@@ -319,7 +320,7 @@ class SqlQueue:
         """See ``JobQueue.stats``."""
         now = self.clock()
         with self._tx() as conn:
-            counts = dict.fromkeys(STATUSES, 0)
+            counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
             for status, n in self._run(conn, "SELECT status, COUNT(*) FROM {t} GROUP BY status").fetchall():
                 counts[str(status)] = int(n)
             oldest = self._run(conn, "SELECT MIN(enqueued_at) FROM {t} WHERE status = 'pending'").fetchone()[0]
