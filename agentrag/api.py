@@ -18,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentrag.checkpoints import checkpoint_path
 from agentrag.deps import Deps
+from agentrag.derivation import DeriveMode
 from agentrag.errors import InputError
 from agentrag.ingest import Document, documents_from, to_raw_items
+from agentrag.ledger.queue_base import JobQueue
 from agentrag.llm.usage import UsageTracker
 from agentrag.memory.embedder import Embedder
 from agentrag.memory.store import Explanation, HistoryEntry, MemoryStore, SearchFilters
@@ -68,6 +70,7 @@ class AgentRAG:
         self.prompts = prompts or default_library()
         self.observe = Observability(self.settings, self.prompts)
         self.runner = GraphRunner(self.settings, observe=self.observe)
+        self._queue: JobQueue | None = None
 
     # -- backends -----------------------------------------------------------------
     @property
@@ -93,6 +96,15 @@ class AgentRAG:
         """The run context handed to graph nodes."""
         memory = self.observe.wrap(self.memory)  # the store itself when tracing is off
         return Deps(llm=self.llm, memory=memory, settings=self.settings, prompts=self.prompts)
+
+    @property
+    def queue(self) -> JobQueue:
+        """The derivation queue in the state store (opened on first use; see ``agentrag.derivation``)."""
+        if self._queue is None:
+            from agentrag.ledger import open_queue
+
+            self._queue = open_queue(self.settings)
+        return self._queue
 
     @property
     def checkpoint_path(self) -> Path:
@@ -210,17 +222,30 @@ class AgentRAG:
         session_id: str | None = None,
         thread_id: str | None = None,
         speaker: str = "user",
+        derive: DeriveMode = "inline",
     ) -> Answer:
-        """One chat turn: answer from memory as it was, then remember what the user said."""
-        q = check_question(message)
+        """One chat turn: answer from memory as it was, then remember what the user said.
+
+        ``derive="inline"`` (the default) extracts facts and episodes before
+        returning. ``"background"`` (what the server uses) writes the raw turn and
+        queues its derivation in the state store before returning, so the reply
+        does not wait for it and the next turn already finds the raw turn; workers
+        (``agentrag worker``, or ``agentrag serve``'s threads) derive it later.
+        """
+        from agentrag.derivation import check_mode, enqueue_items
+
+        q, mode = check_question(message), check_mode(derive)
         scope, tracker = self.runner.scope(namespace, thread_id), UsageTracker()
         state = {
             "question": q,
             "namespace": scope.namespace,
             "session_id": session_id or scope.thread_id,
             "speaker": speaker,
+            "derive": mode == "inline",
         }
         out = self.runner.invoke("chat", state, scope, self.deps, [tracker])
+        if mode == "background":
+            enqueue_items(self, scope.namespace, out.get("items", []))
         return _answer(q, out, tracker, scope.thread_id, scope.run_id)
 
     def resume(self, thread_id: str, *, namespace: str) -> Answer:
@@ -294,6 +319,8 @@ class AgentRAG:
             self._llm.close()
         if self._memory is not None:
             self._memory.close()
+        if self._queue is not None:
+            self._queue.close()
         self.observe.close()
         self.runner.close()
 

@@ -61,6 +61,7 @@ lazy_subapp("memory", "agentrag.cli_memory:memory_app", "Inspect and edit memory
 lazy_subapp("bench", "agentrag.cli_bench:bench_app", "Benchmarks.")
 lazy_subapp("trace", "agentrag.cli_trace:trace_app", "See runs and memory as pages.")
 lazy_subapp("router", "agentrag.cli_router:router_app", "The learned router: retrain its weights.")
+lazy_subapp("queue", "agentrag.cli_queue:queue_app", "See the derivation queue (facts and episodes owed to turns).")
 # The evaluation harness (evals/) ships in the wheel; without the `eval` extra the command prints the pip line.
 lazy_subapp(
     "eval", "agentrag.cli_eval:eval_app", "Run evaluations against baselines (needs: pip install 'agentrag[eval]')."
@@ -335,3 +336,39 @@ def serve(
         raise MissingDependencyError("fastapi/uvicorn", extra="server", why="agentrag serve needs them") from exc
     settings = settings_for(backend=backend, base_url=base_url, model=model, script=script)
     uvicorn.run(create_app(settings), host=host, port=port)
+
+
+@app.command()
+def worker(
+    drain: Annotated[bool, typer.Option(help="exit once no job is pending or running (else: until stopped)")] = False,
+    threads: Annotated[int, typer.Option(min=1, help="jobs run at once (other namespaces than each other)")] = 1,
+    backend: Backend = None,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    script: Script = None,
+) -> None:
+    """Derive facts and episodes for queued chat turns (the queue in the state store; see `agentrag queue`)."""
+    import signal
+    import threading
+
+    from agentrag.api import AgentRAG
+    from agentrag.derivation import Worker
+
+    settings = settings_for(backend=backend, base_url=base_url, model=model, script=script)
+    with AgentRAG(settings) as rag:
+        workers = [Worker(rag) for _ in range(threads)]
+        stop = threading.Event()
+
+        def on_signal(*_: object) -> None:  # finish the current jobs, then exit
+            stop.set()
+            for w in workers:
+                w.request_stop()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
+        runs = [threading.Thread(target=w.drain if drain else w.serve, name=f"w{i}") for i, w in enumerate(workers)]
+        for t in runs:
+            t.start()
+        for t in runs:
+            t.join()
+        say(f"worker stopped{' (queue drained)' if drain and not stop.is_set() else ''}")

@@ -66,6 +66,10 @@ class ScriptedConfig(_Strict):
 
     kind: Literal["scripted"] = "scripted"
     replies: dict[str, str | list[str]] = Field(default_factory=dict)
+    hold: dict[str, str] = Field(
+        default_factory=dict,
+        description="prompt id -> gate file: the reply waits until the file exists (tests catch a process mid-call)",
+    )
 
 
 LLMConfig = Annotated[LocalLLMConfig | OpenAIConfig | VLLMConfig | ScriptedConfig, Field(discriminator="kind")]
@@ -212,6 +216,19 @@ class ServerConfig(_Strict):
     )
 
 
+class QueueConfig(_Strict):
+    """The derivation queue: chat turns' facts and episodes derived off the request path (``agentrag.derivation``)."""
+
+    mode: Literal["background", "inline"] = Field(
+        "background", description="server chat: derive in background workers (reply first) or inside the request"
+    )
+    workers: int = Field(1, ge=0, description="worker threads `agentrag serve` starts (0: only `agentrag worker`)")
+    lease_s: float = Field(120.0, gt=0.0, description="a job not renewed for this long is taken over by another worker")
+    max_attempts: int = Field(5, ge=1, description="tries before a job is marked failed (`agentrag queue retry`)")
+    retry_base_s: float = Field(2.0, ge=0.0, description="wait before retry n is retry_base_s * 2**(n-1)")
+    poll_s: float = Field(0.5, gt=0.0, description="how often an idle worker looks for work")
+
+
 class TracingConfig(_Strict):
     """OpenTelemetry export of graph runs (OpenInference conventions); off unless configured.
 
@@ -270,6 +287,7 @@ class Settings(BaseSettings):
     max_rounds: int = Field(4, description="hard cap on retrieve/judge rounds in the answer graph")
     max_input_chars: int = Field(2_000_000, description="refuse single inputs larger than this")
     server: ServerConfig = Field(default_factory=ServerConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
 
     @field_validator("data_dir")
     @classmethod

@@ -84,12 +84,14 @@ class IngestInput(TypedDict, total=False):
     """What a caller passes to the ingest graph: raw items already normalised by ``agentrag.ingest``.
 
     ``derive`` false stores raw items only (no facts or episodes): the fast path
-    for bulk corpora.
+    for bulk corpora. ``stored`` true says the raw items are already in memory
+    (a derivation job from the queue): derive from them anyway.
     """
 
     namespace: str
     items: list[MemoryItem]
     derive: bool
+    stored: bool
 
 
 class IngestState(TypedDict, total=False):
@@ -98,6 +100,7 @@ class IngestState(TypedDict, total=False):
     namespace: str
     items: list[MemoryItem]
     derive: bool
+    stored: bool
     written: list[str]
     facts: list[MemoryItem]
     episodes: list[MemoryItem]
@@ -125,6 +128,8 @@ class ChatState(AnswerState, total=False):
 
     session_id: str
     speaker: str
+    derive: bool
+    """False: remember the raw turn only; its facts and episodes come from the derivation queue."""
     items: list[MemoryItem]
     written: list[str]
     facts: list[MemoryItem]

@@ -103,9 +103,15 @@ class PendingUpdate(TypedDict):
 
 
 def select_new(state: IngestState, runtime: Runtime[Deps]) -> PendingUpdate:
-    """Keep only raw items memory does not already hold with the same text (idempotent re-ingest)."""
+    """Keep only raw items memory does not already hold with the same text (idempotent re-ingest).
+
+    A queued derivation (``stored``) passes raw items already written on the
+    request path: those are kept; the job's idempotency comes from the queue.
+    """
     deps = deps_of(runtime)
     items = state.get("items", [])
+    if state.get("stored"):
+        return {"items": list(items)}
     held = {i.id: i.text for i in deps.memory.get(state["namespace"], [i.id for i in items])}
     pending = [i for i in items if held.get(i.id) != i.text]
     log.info("ingest: %d of %d raw items are new", len(pending), len(items))

@@ -19,6 +19,7 @@ from agentrag.ledger.base import (
     Ledger,
     content_hash,
 )
+from agentrag.ledger.queue_base import Job, JobQueue, QueueStats
 from agentrag.settings import PostgresState, Settings, SqliteState
 
 
@@ -33,6 +34,19 @@ def open_ledger(settings: Settings) -> Ledger:
             from agentrag.ledger.postgres import PostgresLedger
 
             return PostgresLedger(dsn)
+
+
+def open_queue(settings: Settings) -> JobQueue:
+    """The derivation queue in the state store ``settings.state`` describes (beside the ledger)."""
+    match settings.state:
+        case SqliteState():
+            from agentrag.ledger.queue_sqlite import SqliteQueue
+
+            return SqliteQueue(sqlite_path(settings))
+        case PostgresState(dsn=dsn):
+            from agentrag.ledger.queue_postgres import PostgresQueue
+
+            return PostgresQueue(dsn)
 
 
 def sqlite_path(settings: Settings) -> Path:
@@ -53,7 +67,11 @@ __all__ = [
     "Change",
     "ChangeRef",
     "Edge",
+    "Job",
+    "JobQueue",
     "Ledger",
+    "QueueStats",
     "content_hash",
     "open_ledger",
+    "open_queue",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from agentrag.ledger.base import COLUMNS, DERIVED_FROM, ERASED, Change, ChangeRef, Edge, plan_rows
@@ -63,6 +63,19 @@ CREATE INDEX IF NOT EXISTS provenance_dst ON provenance(namespace, dst);
 """.replace("__ERASED__", ERASED)
 
 
+@contextmanager
+def immediate(conn: sqlite3.Connection, lock: threading.RLock) -> Iterator[sqlite3.Connection]:
+    """A ``BEGIN IMMEDIATE`` transaction on ``conn`` under ``lock`` (shared by the ledger and the queue)."""
+    with lock:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
 class SqliteLedger:
     """``Ledger`` on a SQLite file in WAL mode; safe for threads and for processes on one machine."""
 
@@ -80,17 +93,9 @@ class SqliteLedger:
             if "run_id" not in cols:  # files written before runs were recorded
                 conn.execute("ALTER TABLE history ADD COLUMN run_id TEXT")
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """An ``IMMEDIATE`` transaction: SQLite's write lock is taken before the first read."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        return immediate(self._conn, self._lock)
 
     def append(
         self,

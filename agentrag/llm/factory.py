@@ -24,4 +24,4 @@ def make_llm(config: LLMConfig) -> AgentChatModel:
         case ScriptedConfig():
             from agentrag.llm.scripted import ScriptedChatModel
 
-            return ScriptedChatModel(replies=dict(config.replies))
+            return ScriptedChatModel(replies=dict(config.replies), hold=dict(config.hold))

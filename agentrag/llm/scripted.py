@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -49,6 +51,9 @@ class ScriptedChatModel(AgentChatModel):
     replies: dict[str, Reply] = Field(default_factory=dict)
     probabilities: dict[str, float | list[float]] = Field(default_factory=dict)
     """P("yes") per prompt id (a list: successive calls; the last repeats)."""
+    hold: dict[str, str] = Field(default_factory=dict)
+    """Prompt id -> gate file: the call creates ``<gate>.reached`` and waits until the gate exists
+    (so a test can catch another process in the middle of that call, e.g. to kill it)."""
     _calls: list[ScriptedCall] = PrivateAttr(default_factory=list)
     _seen: dict[str, int] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -75,6 +80,8 @@ class ScriptedChatModel(AgentChatModel):
         if pid not in self.replies:
             known = ", ".join(sorted(self.replies)) or "none"
             raise AgentRagError(f"scripted model has no reply for prompt {pid!r}; scripted prompts: {known}")
+        if pid in self.hold:
+            _wait_for(Path(self.hold[pid]))
         reply = self.replies[pid]
         if callable(reply):
             return reply(messages)
@@ -126,6 +133,13 @@ class ScriptedChatModel(AgentChatModel):
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk
         yield ChatGenerationChunk(message=usage_chunk(_words(messages), len(pieces), model_name="scripted"))
+
+
+def _wait_for(gate: Path) -> None:
+    """Say the call arrived, then wait for the test to open the gate (no timeout: the test owns the process)."""
+    gate.with_name(gate.name + ".reached").touch()
+    while not gate.exists():
+        time.sleep(0.05)
 
 
 def _log(p: float) -> float:

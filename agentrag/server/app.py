@@ -20,8 +20,10 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentrag.api import AgentRAG, IngestReport
+from agentrag.derivation import start_derivation, stop_workers
 from agentrag.errors import AgentRagError, NotFoundError
 from agentrag.ingest import Document
+from agentrag.ledger.queue_base import QueueStats
 from agentrag.memory.store import Explanation, HistoryEntry
 from agentrag.server.errors import BodyLimit, ErrorBody, install, responses, status_for
 from agentrag.settings import Settings, load_settings
@@ -73,7 +75,9 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.rag = rag or AgentRAG(settings)
+        app.state.workers = start_derivation(app.state.rag)  # queue.workers threads in background mode
         yield
+        stop_workers(app.state.workers)
         if rag is None:
             app.state.rag.close()
 
@@ -113,10 +117,21 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
 
     @app.post("/v1/{namespace}/chat", responses=responses(502, 504))
     def chat(namespace: str, body: AskRequest, request: Request) -> Answer:
-        """One chat turn: answer from memory as it was, then remember the message."""
-        return get(request).chat(
-            body.question, namespace=namespace, session_id=body.session_id, thread_id=body.thread_id
+        """One chat turn: answer from memory as it was, then remember the message.
+
+        With `queue.mode: background` (the default) the raw turn is stored and its
+        facts and episodes are queued before the reply; see `GET /v1/queue`.
+        """
+        r = get(request)
+        return r.chat(
+            body.question, namespace=namespace, session_id=body.session_id, thread_id=body.thread_id,
+            derive=r.settings.queue.mode,
         )
+
+    @app.get("/v1/queue")
+    def queue_status(request: Request) -> QueueStats:
+        """The derivation queue: jobs per status, the oldest pending job's age, expired leases."""
+        return get(request).queue.stats()
 
     @app.post("/v1/{namespace}/memory", responses=responses(502, 504))
     def add(namespace: str, body: AddRequest, request: Request) -> IngestReport:
