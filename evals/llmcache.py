@@ -83,5 +83,5 @@ def attach(llms: Sequence[object], path: Path) -> SqliteReplyCache:
     cache = SqliteReplyCache(path)
     for llm in llms:
         if hasattr(llm, "cache"):
-            llm.cache = cache  # type: ignore[attr-defined]
+            llm.cache = cache
     return cache
