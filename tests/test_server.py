@@ -17,7 +17,7 @@ SCRIPT = {
 
 def test_add_ask_stream_search_history_forget(make_rag):
     rag = make_rag(SCRIPT)
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         added = client.post(
             "/v1/team-a/memory",
@@ -46,7 +46,7 @@ def test_add_ask_stream_search_history_forget(make_rag):
 
 def test_bad_input_is_a_422_with_the_message(make_rag):
     rag = make_rag(SCRIPT)
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         r = client.post("/v1/team-a/ask", json={"question": "   "})
         assert r.status_code == 422 and "empty" in r.json()["detail"]
         r = client.post("/v1/..%2Fetc/ask", json={"question": "hi"})
@@ -70,7 +70,7 @@ def _is_error(r, status: int, error: str | None = None) -> dict:
 
 def test_every_error_has_the_same_shape(make_rag):
     rag = make_rag(SCRIPT, server={"max_body_bytes": 2000})
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         _is_error(client.post("/v1/team-a/ask", json={"question": "   "}), 422, "InputError")
         body = _is_error(client.post("/v1/team-a/ask", json={"question": "hi", "bogus": 1}), 422, "ValidationError")
         assert body["fields"][0]["location"] == "body.bogus"
@@ -100,7 +100,7 @@ def test_every_error_has_the_same_shape(make_rag):
 
 def test_list_explain_and_stats_routes(make_rag):
     rag = make_rag(SCRIPT)
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         docs = [{"text": "Mercyful Fate is a Danish band from Copenhagen.", "source_id": "d1"}]
         assert client.post("/v1/team-a/memory", json={"documents": docs, "derive": False}).status_code == 200
         items = client.get("/v1/team-a/items").json()
@@ -117,7 +117,7 @@ def test_list_explain_and_stats_routes(make_rag):
 
 def test_openapi_documents_routes_and_errors(make_rag):
     rag = make_rag(SCRIPT)
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         spec = client.get("/openapi.json").json()
     assert "ErrorBody" in spec["components"]["schemas"]
     assert "every error response" in spec["info"]["description"].lower()
@@ -129,6 +129,57 @@ def test_openapi_documents_routes_and_errors(make_rag):
     assert "404" in history and "413" in history
     k = next(p for p in spec["paths"]["/v1/{namespace}/search"]["get"]["parameters"] if p["name"] == "k")
     assert k["schema"]["minimum"] == 1 and k["description"]
+    # bearer keys: declared once, required by every data route, not by the liveness probe
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path in ("/v1/chat/completions", "/v1/models", "/v1/{namespace}/search", "/runs", "/memory/{namespace}"):
+        (op,) = spec["paths"][path].values()
+        assert op["security"] == [{"HTTPBearer": []}] and "401" in op["responses"], path
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+    chat = spec["paths"]["/v1/chat/completions"]["post"]
+    assert {"502", "503", "504"} <= set(chat["responses"])
+    assert "ChatCompletion" in spec["components"]["schemas"] and "AgentRagInfo" in spec["components"]["schemas"]
+
+
+def test_backend_failures_are_503_504_502_with_one_body(embedder, tmp_path):
+    """A generator server that is down is a 503 with Retry-After (also mid-stream, as an OpenAI error event)."""
+    import socket
+
+    from agentrag.api import AgentRAG
+    from agentrag.errors import BackendError, MemoryStoreError
+    from agentrag.server.errors import status_for
+    from agentrag.settings import load_settings
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    llm = {"kind": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "max_retries": 0, "timeout_s": 5}
+    rag = AgentRAG(load_settings(data_dir=tmp_path / "data", llm=llm), embedder=embedder)
+    turn = {"model": "agentrag", "user": "ines", "messages": [{"role": "user", "content": "Where do I live?"}]}
+    try:
+        with TestClient(create_app(rag=rag, auth=False)) as client:
+            r = client.post("/v1/chat/completions", json=turn)
+            body = _is_error(r, 503, "BackendError")
+            assert "cannot reach" in body["detail"] and r.headers["retry-after"] == "1"
+            with client.stream("POST", "/v1/chat/completions", json={**turn, "stream": True}) as resp:
+                lines = [line for line in resp.iter_lines() if line]
+            error = json.loads(lines[-2].removeprefix("data: "))["error"]
+            assert error["code"] == 503 and lines[-1] == "data: [DONE]"
+    finally:
+        rag.close()
+
+    def chained(outer: Exception, inner: Exception) -> Exception:
+        try:
+            try:
+                raise inner
+            except Exception as exc:
+                raise outer from exc
+        except Exception as exc:
+            return exc
+
+    assert status_for(chained(BackendError("generator call failed"), TimeoutError())) == 504
+    assert status_for(BackendError("the server at http://x/v1 answered 500: boom")) == 502
+    assert status_for(BackendError("the server at http://x/v1 answered 503: overloaded")) == 503
+    assert status_for(MemoryStoreError("cannot reach the Chroma server at http://127.0.0.1:9")) == 503
 
 
 def test_docs_page_is_served_from_the_package_and_renders_offline(tmp_path):
