@@ -51,7 +51,7 @@ def list_cmd(
     """List keys (ids, tenants, when created and revoked); never the keys themselves."""
     store = _store()
     try:
-        keys = store.list(tenant, include_revoked=not active)
+        keys = store.list_keys(tenant, include_revoked=not active)
     finally:
         store.close()
     if as_json:

@@ -223,3 +223,46 @@ def test_docs_page_is_served_from_the_package_and_renders_offline(tmp_path):
         server.terminate()
         server.wait(timeout=30)
     assert "<code>/v1/{namespace}/ask</code>" in dom and '<details id="ErrorBody">' in dom  # rendered by its script
+
+
+def test_no_auth_is_for_loopback_only_and_says_so(tmp_path, caplog):
+    import logging
+
+    import pytest
+
+    from agentrag.errors import ConfigError
+    from agentrag.server.auth import is_loopback, serve_auth
+    from agentrag.settings import load_settings
+
+    keyed = load_settings(data_dir=tmp_path)
+    assert serve_auth(keyed, "0.0.0.0", no_auth=False) is True
+    with caplog.at_level(logging.WARNING, logger="agentrag.server.auth"):
+        assert serve_auth(keyed, "127.0.0.1", no_auth=True) is False
+    assert "WITHOUT authentication" in caplog.text
+    open_settings = load_settings(data_dir=tmp_path, server={"auth": False})
+    for host in ("0.0.0.0", "10.1.2.3", "example.org", "::"):
+        with pytest.raises(ConfigError, match="refusing to serve without API keys"):
+            serve_auth(open_settings, host, no_auth=False)
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"))
+
+
+def test_keys_gate_every_route_in_process(make_rag):
+    """With keys on (the default), the tenant prefixes the namespace; no key is a 401 with a challenge."""
+    from agentrag.ledger.keys import open_keys
+
+    rag = make_rag(SCRIPT)
+    store = open_keys(rag.settings)
+    _, key = store.create("acme")
+    store.close()
+    with TestClient(create_app(rag=rag)) as client:
+        assert client.get("/healthz").status_code == 200 and client.get("/docs").status_code == 200
+        body = _is_error(client.get("/v1/ines/items"), 401, "Unauthorized")
+        assert "Bearer" in body["detail"]
+        r = client.get("/v1/ines/items", headers={"Authorization": "Basic eDp5"})
+        assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+        auth = {"Authorization": f"Bearer {key}"}
+        docs = [{"text": "Mercyful Fate is a Danish band from Copenhagen.", "source_id": "d1"}]
+        assert client.post("/v1/ines/memory", json={"documents": docs, "derive": False}, headers=auth).status_code == 200
+        assert [i["namespace"] for i in client.get("/v1/ines/items", headers=auth).json()] == ["acme:ines"]
+        assert rag.memory.list("ines") == []  # the bare user name is another namespace
+        _is_error(client.get("/v1/bad*ns/items", headers=auth), 422, "NamespaceError")

@@ -110,7 +110,7 @@ class KeyStore:
         found = _key(rows[0])
         return found if found.active else None
 
-    def list(self, tenant: str | None = None, *, include_revoked: bool = True) -> list[ApiKey]:
+    def list_keys(self, tenant: str | None = None, *, include_revoked: bool = True) -> list[ApiKey]:
         """Keys, oldest first (one tenant's when ``tenant`` is given)."""
         sql, args = f"SELECT {_COLS} FROM agentrag_api_keys", ()
         if tenant is not None:

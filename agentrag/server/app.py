@@ -25,7 +25,7 @@ from agentrag.api import AgentRAG, IngestReport
 from agentrag.errors import AgentRagError, NotFoundError
 from agentrag.ingest import Document
 from agentrag.memory.store import Explanation, HistoryEntry
-from agentrag.server.auth import UserNamespace
+from agentrag.server.auth import UserNamespace, document_401
 from agentrag.server.errors import BodyLimit, ErrorBody, install, responses, status_for
 from agentrag.settings import Settings, load_settings
 from agentrag.types import Answer, Hit, MemoryItem
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None, *,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        responses=responses(400, 401, 413, 422),
+        responses=responses(400, 413, 422),
     )
     app.add_middleware(BodyLimit, limit=limit)
     install(app)
@@ -204,6 +204,7 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None, *,
     from agentrag.pages.routes import mount_pages
 
     mount_pages(app)  # /runs, /runs/{thread_id}, /memory/{namespace}: HTML pages of runs and memory
+    document_401(app)
     return app
 
 

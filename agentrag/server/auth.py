@@ -19,9 +19,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
@@ -47,6 +47,10 @@ class Caller:
         """The library namespace of ``user`` inside this tenant (a 422 ``NamespaceError`` if it is no valid name)."""
         validate_namespace(user)
         return user if self.tenant is None else validate_namespace(f"{self.tenant}:{user}")
+
+    def user_of(self, namespace: str) -> str:
+        """The end user's name inside this tenant (what links and pages show the caller)."""
+        return namespace if self.tenant is None else namespace.removeprefix(f"{self.tenant}:")
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -116,3 +120,17 @@ def serve_auth(settings: Settings, host: str, no_auth: bool) -> bool:
     log.warning("%s: serving WITHOUT authentication on %s (local development only; anyone here can read any memory)",
                 why, host)
     return False
+
+
+def document_401(app: FastAPI) -> None:
+    """Add the 401 response to the OpenAPI entry of every route that needs a key (and only to those)."""
+    from fastapi.routing import APIRoute
+
+    from agentrag.server.errors import responses
+
+    def needs_key(dependant: Any) -> bool:
+        return any(d.call is caller or needs_key(d) for d in dependant.dependencies)
+
+    for route in app.routes:
+        if isinstance(route, APIRoute) and needs_key(route.dependant):
+            route.responses = {**route.responses, **responses(401)}

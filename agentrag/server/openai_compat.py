@@ -99,7 +99,7 @@ class ChatCompletionRequest(BaseModel):
         raise InputError("messages has no user message; the last user message is the question")
 
 
-class Citation(BaseModel):
+class MemoryCitation(BaseModel):
     """A memory item the answer rests on."""
 
     item_id: str | None
@@ -110,7 +110,7 @@ class Citation(BaseModel):
 class AgentRagInfo(BaseModel):
     """The ``agentrag`` extension object of a completion."""
 
-    citations: list[Citation]
+    citations: list[MemoryCitation]
     route: str | None = Field(description="none, single or iterative")
     rounds: int
     thread_id: str
@@ -155,7 +155,7 @@ class ChatCompletion(BaseModel):
     agentrag: AgentRagInfo
 
 
-class Model(BaseModel):
+class ModelCard(BaseModel):
     """One entry of ``/v1/models``."""
 
     id: str
@@ -168,7 +168,7 @@ class ModelList(BaseModel):
     """OpenAI's model list."""
 
     object: Literal["list"] = "list"
-    data: list[Model]
+    data: list[ModelCard]
 
 
 _STARTED = int(time.time())
@@ -181,7 +181,7 @@ def _level(item_id: str | None) -> str | None:
 
 
 def _info(answer: Answer, user: str) -> AgentRagInfo:
-    cites = [Citation(item_id=c.item_id, level=_level(c.item_id), text=c.text) for c in answer.citations]
+    cites = [MemoryCitation(item_id=c.item_id, level=_level(c.item_id), text=c.text) for c in answer.citations]
     return AgentRagInfo(
         citations=cites,
         route=answer.route.kind if answer.route is not None else None,
@@ -245,15 +245,15 @@ def _session(body: ChatCompletionRequest) -> str | None:
 def mount_openai(app: FastAPI) -> None:
     """Add ``/v1/chat/completions`` and ``/v1/models`` (before the ``/v1/{namespace}/...`` routes)."""
 
-    @app.get("/v1/models", responses=responses(401))
+    @app.get("/v1/models")
     def models(who: Authenticated) -> ModelList:
         """The one model agentrag serves (OpenAI's model list, for clients and chat UIs that ask)."""
-        return ModelList(data=[Model(id=MODEL_ID, created=_STARTED)])
+        return ModelList(data=[ModelCard(id=MODEL_ID, created=_STARTED)])
 
     @app.post(
         "/v1/chat/completions",
         response_model=ChatCompletion,
-        responses={**responses(401, 502, 503, 504), 200: {"content": {"text/event-stream": {}}}},
+        responses={**responses(502, 503, 504), 200: {"content": {"text/event-stream": {}}}},
     )
     async def completions(
         body: ChatCompletionRequest, request: Request, who: Authenticated

@@ -33,7 +33,8 @@ async def stream_turn(
     """``chat_turn`` streamed: node and token events, then one ``answer`` event after the turn is written."""
     q = check_question(message)
     scope, tracker = rag.runner.scope(namespace, session_id), UsageTracker()
-    state = {"question": q, "namespace": scope.namespace, "session_id": session_id or scope.thread_id, "speaker": "user"}
+    session = session_id or scope.thread_id
+    state = {"question": q, "namespace": scope.namespace, "session_id": session, "speaker": "user"}
     text = AnswerTextStream()
     async with rag.runner.async_graph("chat") as graph:
         cfg = rag.runner.config(scope, "chat", [tracker])
