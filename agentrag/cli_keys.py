@@ -63,7 +63,10 @@ def list_cmd(
     from rich.table import Table
     from rich.text import Text
 
-    table = Table("id", "tenant", "name", "created (UTC)", "revoked (UTC)")
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=12)  # whole: it is what `keys revoke` takes
+    for header in ("tenant", "name", "created (UTC)", "revoked (UTC)"):
+        table.add_column(header, overflow="fold")  # narrow terminals wrap, never cut
     for k in keys:
         when = [t.strftime("%Y-%m-%d %H:%M") if t else "" for t in (k.created_at, k.revoked_at)]
         table.add_row(*(Text(c) for c in (k.id, k.tenant, k.name, *when)))

@@ -39,8 +39,13 @@ async def stream_turn(
     async with rag.runner.async_graph("chat") as graph:
         cfg = rag.runner.config(scope, "chat", [tracker])
         with rag.runner.running(scope):
-            async for mode, payload in graph.astream(state, cfg, context=rag.deps, stream_mode=_MODES):
-                for event in _events(mode, payload, text):
-                    yield event
+            # The answer runs as a subgraph of chat: its tokens reach the stream only with subgraphs=True.
+            async for where, mode, payload in graph.astream(
+                state, cfg, context=rag.deps, stream_mode=_MODES, subgraphs=True
+            ):
+                inside_answer = mode == "messages" and bool(where) and str(where[0]).startswith("answer:")
+                if inside_answer or (mode == "updates" and not where):
+                    for event in _events(mode, payload, text):
+                        yield event
         final = (await graph.aget_state(cfg)).values
     yield StreamEvent(kind="answer", data=_answer(q, final, tracker, scope.thread_id, scope.run_id))
