@@ -112,6 +112,7 @@ class KeyStore:
 
     def list_keys(self, tenant: str | None = None, *, include_revoked: bool = True) -> list[ApiKey]:
         """Keys, oldest first (one tenant's when ``tenant`` is given)."""
+        args: tuple[str, ...]
         sql, args = f"SELECT {_COLS} FROM agentrag_api_keys", ()
         if tenant is not None:
             sql, args = sql + " WHERE tenant = ?", (tenant,)
