@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from chromaserver import _free_port
+from chromaserver import _free_port, stop
 from clitext import flat
 from typer.testing import CliRunner
 
@@ -95,12 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         assert proc.poll() is None, (root / "server.log").read_text()[-3000:]
         yield Server(base, data_dir, made)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 
