@@ -62,6 +62,7 @@ lazy_subapp("bench", "agentrag.cli_bench:bench_app", "Benchmarks.")
 lazy_subapp("trace", "agentrag.cli_trace:trace_app", "See runs and memory as pages.")
 lazy_subapp("router", "agentrag.cli_router:router_app", "The learned router: retrain its weights.")
 lazy_subapp("queue", "agentrag.cli_queue:queue_app", "See the derivation queue (facts and episodes owed to turns).")
+lazy_subapp("keys", "agentrag.cli_keys:keys_app", "API keys and tenants for `agentrag serve`.")
 # The evaluation harness (evals/) ships in the wheel; without the `eval` extra the command prints the pip line.
 lazy_subapp(
     "eval", "agentrag.cli_eval:eval_app", "Run evaluations against baselines (needs: pip install 'agentrag[eval]')."
@@ -324,8 +325,14 @@ def serve(
     base_url: BaseUrl = None,
     model: Model = None,
     script: Script = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="no API keys: local development only, refused unless host is loopback")
+    ] = False,
 ) -> None:
-    """Serve the HTTP API for chat backends (needs the `server` extra); docs at /docs."""
+    """Serve the HTTP API for chat backends (needs the `server` extra); docs at /docs.
+
+    Requests need `Authorization: Bearer KEY` (see `agentrag keys create`), unless --no-auth.
+    """
     try:
         import uvicorn
 
@@ -334,8 +341,11 @@ def serve(
         from agentrag.errors import MissingDependencyError
 
         raise MissingDependencyError("fastapi/uvicorn", extra="server", why="agentrag serve needs them") from exc
+    from agentrag.server.auth import serve_auth
+
     settings = settings_for(backend=backend, base_url=base_url, model=model, script=script)
-    uvicorn.run(create_app(settings), host=host, port=port)
+    auth = serve_auth(settings, host, no_auth)
+    uvicorn.run(create_app(settings, auth=auth), host=host, port=port)
 
 
 @app.command()

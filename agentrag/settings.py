@@ -214,6 +214,10 @@ class ServerConfig(_Strict):
     max_body_bytes: int = Field(
         10 * 1024 * 1024, ge=1, description="refuse request bodies larger than this with 413, before reading them"
     )
+    auth: bool = Field(
+        True,
+        description="require `Authorization: Bearer KEY` (keys from `agentrag keys create`); off only on loopback",
+    )
 
 
 class QueueConfig(_Strict):

@@ -23,6 +23,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Stop a server this test run started, by its pid: SIGTERM, then SIGKILL if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 def _chroma_cli() -> str:
     beside = Path(sys.executable).parent / "chroma"
     found = str(beside) if beside.exists() else shutil.which("chroma")
@@ -59,10 +69,5 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpChro
             time.sleep(0.2)
         yield HttpChroma(host="127.0.0.1", port=port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
+        stop(proc)
         log.close()

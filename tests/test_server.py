@@ -17,7 +17,7 @@ SCRIPT = {
 
 def test_add_ask_stream_search_history_forget(make_rag):
     rag = make_rag(SCRIPT)
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         added = client.post(
             "/v1/team-a/memory",
@@ -46,7 +46,7 @@ def test_add_ask_stream_search_history_forget(make_rag):
 
 def test_bad_input_is_a_422_with_the_message(make_rag):
     rag = make_rag(SCRIPT)
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         r = client.post("/v1/team-a/ask", json={"question": "   "})
         assert r.status_code == 422 and "empty" in r.json()["detail"]
         r = client.post("/v1/..%2Fetc/ask", json={"question": "hi"})
@@ -70,7 +70,7 @@ def _is_error(r, status: int, error: str | None = None) -> dict:
 
 def test_every_error_has_the_same_shape(make_rag):
     rag = make_rag(SCRIPT, server={"max_body_bytes": 2000})
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         _is_error(client.post("/v1/team-a/ask", json={"question": "   "}), 422, "InputError")
         body = _is_error(client.post("/v1/team-a/ask", json={"question": "hi", "bogus": 1}), 422, "ValidationError")
         assert body["fields"][0]["location"] == "body.bogus"
@@ -100,7 +100,7 @@ def test_every_error_has_the_same_shape(make_rag):
 
 def test_list_explain_and_stats_routes(make_rag):
     rag = make_rag(SCRIPT)
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         docs = [{"text": "Mercyful Fate is a Danish band from Copenhagen.", "source_id": "d1"}]
         assert client.post("/v1/team-a/memory", json={"documents": docs, "derive": False}).status_code == 200
         items = client.get("/v1/team-a/items").json()
@@ -117,7 +117,7 @@ def test_list_explain_and_stats_routes(make_rag):
 
 def test_openapi_documents_routes_and_errors(make_rag):
     rag = make_rag(SCRIPT)
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         spec = client.get("/openapi.json").json()
     assert "ErrorBody" in spec["components"]["schemas"]
     assert "every error response" in spec["info"]["description"].lower()
@@ -129,6 +129,57 @@ def test_openapi_documents_routes_and_errors(make_rag):
     assert "404" in history and "413" in history
     k = next(p for p in spec["paths"]["/v1/{namespace}/search"]["get"]["parameters"] if p["name"] == "k")
     assert k["schema"]["minimum"] == 1 and k["description"]
+    # bearer keys: declared once, required by every data route, not by the liveness probe
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path in ("/v1/chat/completions", "/v1/models", "/v1/{namespace}/search", "/runs", "/memory/{namespace}"):
+        (op,) = spec["paths"][path].values()
+        assert op["security"] == [{"HTTPBearer": []}] and "401" in op["responses"], path
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+    chat = spec["paths"]["/v1/chat/completions"]["post"]
+    assert {"502", "503", "504"} <= set(chat["responses"])
+    assert "ChatCompletion" in spec["components"]["schemas"] and "AgentRagInfo" in spec["components"]["schemas"]
+
+
+def test_backend_failures_are_503_504_502_with_one_body(embedder, tmp_path):
+    """A generator server that is down is a 503 with Retry-After (also mid-stream, as an OpenAI error event)."""
+    import socket
+
+    from agentrag.api import AgentRAG
+    from agentrag.errors import BackendError, MemoryStoreError
+    from agentrag.server.errors import status_for
+    from agentrag.settings import load_settings
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    llm = {"kind": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "max_retries": 0, "timeout_s": 5}
+    rag = AgentRAG(load_settings(data_dir=tmp_path / "data", llm=llm), embedder=embedder)
+    turn = {"model": "agentrag", "user": "ines", "messages": [{"role": "user", "content": "Where do I live?"}]}
+    try:
+        with TestClient(create_app(rag=rag, auth=False)) as client:
+            r = client.post("/v1/chat/completions", json=turn)
+            body = _is_error(r, 503, "BackendError")
+            assert "cannot reach" in body["detail"] and r.headers["retry-after"] == "1"
+            with client.stream("POST", "/v1/chat/completions", json={**turn, "stream": True}) as resp:
+                lines = [line for line in resp.iter_lines() if line]
+            error = json.loads(lines[-2].removeprefix("data: "))["error"]
+            assert error["code"] == 503 and lines[-1] == "data: [DONE]"
+    finally:
+        rag.close()
+
+    def chained(outer: Exception, inner: Exception) -> Exception:
+        try:
+            try:
+                raise inner
+            except Exception as exc:
+                raise outer from exc
+        except Exception as exc:
+            return exc
+
+    assert status_for(chained(BackendError("generator call failed"), TimeoutError())) == 504
+    assert status_for(BackendError("the server at http://x/v1 answered 500: boom")) == 502
+    assert status_for(BackendError("the server at http://x/v1 answered 503: overloaded")) == 503
+    assert status_for(MemoryStoreError("cannot reach the Chroma server at http://127.0.0.1:9")) == 503
 
 
 def test_docs_page_is_served_from_the_package_and_renders_offline(tmp_path):
@@ -172,3 +223,46 @@ def test_docs_page_is_served_from_the_package_and_renders_offline(tmp_path):
         server.terminate()
         server.wait(timeout=30)
     assert "<code>/v1/{namespace}/ask</code>" in dom and '<details id="ErrorBody">' in dom  # rendered by its script
+
+
+def test_no_auth_is_for_loopback_only_and_says_so(tmp_path, caplog):
+    import logging
+
+    import pytest
+
+    from agentrag.errors import ConfigError
+    from agentrag.server.auth import is_loopback, serve_auth
+    from agentrag.settings import load_settings
+
+    keyed = load_settings(data_dir=tmp_path)
+    assert serve_auth(keyed, "0.0.0.0", no_auth=False) is True
+    with caplog.at_level(logging.WARNING, logger="agentrag.server.auth"):
+        assert serve_auth(keyed, "127.0.0.1", no_auth=True) is False
+    assert "WITHOUT authentication" in caplog.text
+    open_settings = load_settings(data_dir=tmp_path, server={"auth": False})
+    for host in ("0.0.0.0", "10.1.2.3", "example.org", "::"):
+        with pytest.raises(ConfigError, match="refusing to serve without API keys"):
+            serve_auth(open_settings, host, no_auth=False)
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"))
+
+
+def test_keys_gate_every_route_in_process(make_rag):
+    """With keys on (the default), the tenant prefixes the namespace; no key is a 401 with a challenge."""
+    from agentrag.ledger.keys import open_keys
+
+    rag = make_rag(SCRIPT)
+    store = open_keys(rag.settings)
+    _, key = store.create("acme")
+    store.close()
+    with TestClient(create_app(rag=rag)) as client:
+        assert client.get("/healthz").status_code == 200 and client.get("/docs").status_code == 200
+        body = _is_error(client.get("/v1/ines/items"), 401, "Unauthorized")
+        assert "Bearer" in body["detail"]
+        r = client.get("/v1/ines/items", headers={"Authorization": "Basic eDp5"})
+        assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+        auth = {"Authorization": f"Bearer {key}"}
+        docs = [{"text": "Mercyful Fate is a Danish band from Copenhagen.", "source_id": "d1"}]
+        assert client.post("/v1/ines/memory", json={"documents": docs, "derive": False}, headers=auth).status_code == 200
+        assert [i["namespace"] for i in client.get("/v1/ines/items", headers=auth).json()] == ["acme:ines"]
+        assert rag.memory.list("ines") == []  # the bare user name is another namespace
+        _is_error(client.get("/v1/bad*ns/items", headers=auth), 422, "NamespaceError")

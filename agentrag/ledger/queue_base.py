@@ -121,8 +121,8 @@ class JobQueue(Protocol):
         """Jobs in enqueue order, optionally of one namespace or status."""
         ...
 
-    def stats(self) -> QueueStats:
-        """Counts per status, the oldest pending job's age, expired leases."""
+    def stats(self, namespace_prefix: str = "") -> QueueStats:
+        """Counts per status, the oldest pending job's age, expired leases (of namespaces with this prefix)."""
         ...
 
     def retry(self, job_ids: Sequence[str] = ()) -> int:
@@ -316,16 +316,23 @@ class SqlQueue:
             ).fetchall()
         return [_job(r) for r in rows]
 
-    def stats(self) -> QueueStats:
-        """See ``JobQueue.stats``."""
+    def stats(self, namespace_prefix: str = "") -> QueueStats:
+        """See ``JobQueue.stats``; a tenant sees only its own namespaces (``tenant:``)."""
         now = self.clock()
+        like = namespace_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        mine = "namespace LIKE ? ESCAPE '\\'"
         with self._tx() as conn:
             counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
-            for status, n in self._run(conn, "SELECT status, COUNT(*) FROM {t} GROUP BY status").fetchall():
+            for status, n in self._run(
+                conn, f"SELECT status, COUNT(*) FROM {{t}} WHERE {mine} GROUP BY status", (like,)
+            ).fetchall():
                 counts[str(status)] = int(n)
-            oldest = self._run(conn, "SELECT MIN(enqueued_at) FROM {t} WHERE status = 'pending'").fetchone()[0]
+            oldest = self._run(
+                conn, f"SELECT MIN(enqueued_at) FROM {{t}} WHERE status = 'pending' AND {mine}", (like,)
+            ).fetchone()[0]
             expired = self._run(
-                conn, "SELECT COUNT(*) FROM {t} WHERE status = 'running' AND lease_until < ?", (now,)
+                conn, f"SELECT COUNT(*) FROM {{t}} WHERE status = 'running' AND lease_until < ? AND {mine}",
+                (now, like),
             ).fetchone()[0]
         age = None if oldest is None else max(0.0, now - float(oldest))
         return QueueStats(counts=counts, oldest_pending_age_s=age, expired_leases=int(expired))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agentrag.checkpoints import sqlite_saver
-from agentrag.errors import InputError
+from agentrag.errors import InputError, NotFoundError
 
 GRAPHS = ("answer", "ingest", "chat")
 
@@ -120,7 +120,7 @@ def thread_graph(conn: sqlite3.Connection, thread_id: str) -> tuple[str, str | N
         (thread_id,),
     ).fetchone()
     if row is None:
-        raise InputError(f"no checkpointed run with thread id {thread_id!r}")
+        raise NotFoundError(f"no checkpointed run with thread id {thread_id!r}")
     graph, namespace = row
     return (str(graph) if graph in GRAPHS else "answer"), (str(namespace) if namespace else None)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from agentrag.errors import InputError
+from agentrag.errors import NotFoundError
 from agentrag.memory.namespaces import validate_namespace
 from agentrag.memory.store import MemoryStore
 from agentrag.pages.checkpoints import ThreadSummary, compiled, list_threads, read_only, resolve_thread, thread_graph
@@ -100,7 +100,7 @@ def run_view(settings: Settings, thread_id: str, namespace: str, memory: MemoryS
         thread_id = resolve_thread(conn, namespace, thread_id)
         graph_name, owner = thread_graph(conn, thread_id)
         if owner is not None and owner != namespace:
-            raise InputError(f"no checkpointed run with thread id {thread_id!r} in namespace {namespace!r}")
+            raise NotFoundError(f"no checkpointed run with thread id {thread_id!r} in namespace {namespace!r}")
         return build_run_view(compiled(graph_name, conn), graph_name, thread_id, _records(settings, thread_id),
                               memory, namespace)
 

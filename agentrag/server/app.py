@@ -1,8 +1,10 @@
 """FastAPI app for chat backends: ask, chat (optionally streamed as server-sent events), memory routes.
 
 One ``AgentRAG`` per process, created at startup from settings, so the embedder
-and the generator load once and serve every request. Requests are scoped by the
-namespace in the path; the store enforces it again. Every error has one shape
+and the generator load once and serve every request. Every data route needs
+``Authorization: Bearer KEY`` (``agentrag.server.auth``); the key's tenant and the
+end user (``user`` of a chat completion, ``{namespace}`` in the other paths) form
+the namespace requests are scoped by; the store enforces it again. Every error has one shape
 (``agentrag.server.errors.ErrorBody``); the API reference is served from the
 package at ``/docs`` (no CDN), from ``/openapi.json``.
 """
@@ -25,15 +27,24 @@ from agentrag.errors import AgentRagError, NotFoundError
 from agentrag.ingest import Document
 from agentrag.ledger.queue_base import QueueStats
 from agentrag.memory.store import Explanation, HistoryEntry
+from agentrag.server.auth import Authenticated, UserNamespace, document_401
 from agentrag.server.errors import BodyLimit, ErrorBody, install, responses, status_for
 from agentrag.settings import Settings, load_settings
 from agentrag.types import Answer, Hit, MemoryItem
 
-API_DESCRIPTION = """Question answering and chat over a long-lived memory, scoped by namespace.
+API_DESCRIPTION = """Question answering and chat over a long-lived memory, scoped by tenant and end user.
+
+OpenAI-compatible: point any OpenAI client at `/v1` (`POST /v1/chat/completions`, `GET /v1/models`);
+the request's `user` is the end user, `metadata.session_id` the conversation.
+
+Authentication: every route but `/healthz` and the docs needs `Authorization: Bearer KEY`, a key made with
+`agentrag keys create --tenant NAME`. The key's tenant plus the end user (`user`, or `{namespace}` in the
+paths below) name the memory, so two tenants' users never meet and another tenant's ids are 404.
 
 Every error response has the same JSON body: `{"error", "status", "detail", "fields"}`
 (`ErrorBody`): 400 malformed JSON, 404 unknown item or route, 413 body over
-`server.max_body_bytes`, 422 invalid value, 500 bug, 502/504 generator failed / timed out."""
+`server.max_body_bytes`, 401 missing/unknown/revoked key, 422 invalid value, 500 bug,
+502 generator failed, 503 a backend unreachable or overloaded (retry), 504 generator timed out."""
 
 
 class AskRequest(BaseModel):
@@ -69,19 +80,30 @@ class ForgetRequest(BaseModel):
     reason: str = "forget requested via API"
 
 
-def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) -> FastAPI:
-    """Build the app; pass ``rag`` to share an instance (tests, embedding in a larger app)."""
+def create_app(settings: Settings | None = None, rag: AgentRAG | None = None, *, auth: bool | None = None) -> FastAPI:
+    """Build the app; pass ``rag`` to share an instance (tests, embedding in a larger app).
+
+    ``auth`` (default ``server.auth``, on) requires API keys; ``auth=False`` is for local
+    development and in-process tests: namespaces are then taken as given, with no tenant.
+    """
+    resolved = settings or (rag.settings if rag else None) or load_settings()
+    need_keys = resolved.server.auth if auth is None else auth
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.rag = rag or AgentRAG(settings)
+        from agentrag.ledger.keys import open_keys
+
+        app.state.rag = rag or AgentRAG(resolved)
+        app.state.keys = open_keys(resolved) if need_keys else None
         app.state.workers = start_derivation(app.state.rag)  # queue.workers threads in background mode
         yield
         stop_workers(app.state.workers)
+        if app.state.keys is not None:
+            app.state.keys.close()
         if rag is None:
             app.state.rag.close()
 
-    limit = (settings or (rag.settings if rag else None) or load_settings()).server.max_body_bytes
+    limit = resolved.server.max_body_bytes
     app = FastAPI(
         title="agentrag",
         description=API_DESCRIPTION,
@@ -107,16 +129,20 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
         """The API reference, rendered in the browser from /openapi.json by a page shipped in the package."""
         return HTMLResponse(resources.files("agentrag.server").joinpath("docs.html").read_text(encoding="utf-8"))
 
-    @app.post("/v1/{namespace}/ask", response_model=None, responses=responses(502, 504))
-    async def ask(namespace: str, body: AskRequest, request: Request) -> Answer | StreamingResponse:
+    from agentrag.server.openai_compat import mount_openai
+
+    mount_openai(app)  # /v1/chat/completions and /v1/models: OpenAI clients and chat UIs
+
+    @app.post("/v1/{namespace}/ask", response_model=None, responses=responses(502, 503, 504))
+    async def ask(namespace: UserNamespace, body: AskRequest, request: Request) -> Answer | StreamingResponse:
         """Answer a question from the namespace's memory, with citations (or abstain)."""
         r = get(request)
         if body.stream:
             return StreamingResponse(_sse(r, body.question, namespace, body.thread_id), media_type="text/event-stream")
         return await r.aask(body.question, namespace=namespace, thread_id=body.thread_id)
 
-    @app.post("/v1/{namespace}/chat", responses=responses(502, 504))
-    def chat(namespace: str, body: AskRequest, request: Request) -> Answer:
+    @app.post("/v1/{namespace}/chat", responses=responses(502, 503, 504))
+    def chat(namespace: UserNamespace, body: AskRequest, request: Request) -> Answer:
         """One chat turn: answer from memory as it was, then remember the message.
 
         With `queue.mode: background` (the default) the raw turn is stored and its
@@ -129,19 +155,19 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
         )
 
     @app.get("/v1/queue")
-    def queue_status(request: Request) -> QueueStats:
-        """The derivation queue: jobs per status, the oldest pending job's age, expired leases."""
-        return get(request).queue.stats()
+    def queue_status(request: Request, who: Authenticated) -> QueueStats:
+        """The derivation queue of the key's tenant: jobs per status, the oldest pending job's age, expired leases."""
+        return get(request).queue.stats("" if who.tenant is None else f"{who.tenant}:")
 
-    @app.post("/v1/{namespace}/memory", responses=responses(502, 504))
-    def add(namespace: str, body: AddRequest, request: Request) -> IngestReport:
+    @app.post("/v1/{namespace}/memory", responses=responses(502, 503, 504))
+    def add(namespace: UserNamespace, body: AddRequest, request: Request) -> IngestReport:
         """Remember documents and chat messages (idempotent: adding the same input twice writes nothing)."""
         data: list[Any] = [*body.documents, *body.messages]
         return get(request).add(data, namespace=namespace, derive=body.derive)
 
     @app.get("/v1/{namespace}/search")
     def search(
-        namespace: str,
+        namespace: UserNamespace,
         request: Request,
         q: Annotated[str, Query(description="what to look for")],
         k: Annotated[int, Query(ge=1, le=100, description="how many results (1-100)")] = 5,
@@ -151,7 +177,7 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
 
     @app.get("/v1/{namespace}/items")
     def items(
-        namespace: str,
+        namespace: UserNamespace,
         request: Request,
         level: Annotated[Literal["raw", "fact", "episode"] | None, Query(description="one level only")] = None,
         limit: Annotated[int, Query(ge=0, le=1000, description="page size")] = 100,
@@ -164,7 +190,7 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
         )
 
     @app.get("/v1/{namespace}/items/{item_id}/history", responses=responses(404))
-    def history(namespace: str, item_id: str, request: Request) -> list[HistoryEntry]:
+    def history(namespace: UserNamespace, item_id: str, request: Request) -> list[HistoryEntry]:
         """Every recorded change to an item (also after it was forgotten); 404 if it never existed."""
         entries = get(request).history(item_id, namespace=namespace)
         if not entries:
@@ -172,12 +198,12 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
         return entries
 
     @app.get("/v1/{namespace}/items/{item_id}/explain", responses=responses(404))
-    def explain(namespace: str, item_id: str, request: Request) -> Explanation:
+    def explain(namespace: UserNamespace, item_id: str, request: Request) -> Explanation:
         """Where an item came from (down to raw text), what it replaced and what replaced it."""
         return get(request).explain(item_id, namespace=namespace)
 
     @app.get("/v1/{namespace}/stats")
-    def stats(namespace: str, request: Request) -> dict[str, Any]:
+    def stats(namespace: UserNamespace, request: Request) -> dict[str, Any]:
         """Counts per level, history and provenance sizes, BM25 state."""
         store = get(request).memory
         stats_of = getattr(store, "stats", None)
@@ -186,13 +212,14 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
         return dict(stats_of(namespace))
 
     @app.post("/v1/{namespace}/forget")
-    def forget(namespace: str, body: ForgetRequest, request: Request) -> dict[str, int]:
+    def forget(namespace: UserNamespace, body: ForgetRequest, request: Request) -> dict[str, int]:
         """Hard-delete items by id (recorded in history); the only way memory loses data."""
         return {"forgotten": get(request).forget(body.ids, namespace=namespace, reason=body.reason)}
 
     from agentrag.pages.routes import mount_pages
 
     mount_pages(app)  # /runs, /runs/{thread_id}, /memory/{namespace}: HTML pages of runs and memory
+    document_401(app)
     return app
 
 

@@ -7,11 +7,17 @@ Every error body is an ``ErrorBody``: ``{"error": <type>, "status": <code>,
 | status | when |
 | --- | --- |
 | 400 | the body is not valid JSON |
+| 401 | no API key, or an unknown or revoked one (with ``WWW-Authenticate: Bearer``) |
 | 404 | unknown route, or an item / history asked for by id does not exist |
 | 413 | the body is larger than ``server.max_body_bytes`` (checked before it is read) |
 | 422 | the JSON is well-formed but a value is wrong (empty question, bad namespace, ``k=0``...) |
 | 500 | a bug (the detail says so; the log has the traceback) |
-| 502 / 504 | the generator backend failed / timed out |
+| 502 | the generator backend failed (answered an error, or output that could not be used) |
+| 503 | a backend is unreachable or overloaded: generator server, Chroma server, Postgres (``Retry-After``) |
+| 504 | the generator backend timed out |
+
+The status of a backend failure is read from the exception chain (connection
+and timeout errors of httpx, openai, psycopg, the OS) before the message.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentrag.errors import AgentRagError, BackendError, InputError, NotFoundError
+from agentrag.errors import AgentRagError, BackendError, InputError, MemoryStoreError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +58,12 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the error codes a route can return."""
     what = {
         400: "body is not valid JSON",
+        401: "missing, unknown or revoked API key",
         404: "not found",
         413: "body larger than server.max_body_bytes",
         422: "invalid value",
         502: "generator backend failed",
+        503: "a backend (generator, Chroma, Postgres) is unreachable or overloaded; retry later",
         504: "generator backend timed out",
     }
     # The JSON content is spelled out so routes that answer HTML (run pages) document their errors as JSON too.
@@ -77,9 +85,32 @@ def status_for(exc: AgentRagError) -> int:
         case InputError():
             return 422
         case BackendError():
-            return 504 if "timed out" in str(exc) else 502
+            return _backend_status(exc) or 502
+        case MemoryStoreError():
+            return _backend_status(exc) or 500
         case _:
             return 500
+
+
+_UNAVAILABLE = ("cannot reach", "answered 503", "answered 429", "connection refused")
+
+
+def _backend_status(exc: BaseException) -> int | None:
+    """504 for a timeout, 503 for an unreachable or overloaded backend, found in the cause chain or the message."""
+    seen: BaseException | None = exc
+    for _ in range(20):  # a bounded walk: a cause chain can in principle loop
+        if seen is None:
+            break
+        names = {c.__name__ for c in type(seen).__mro__}
+        if names & {"TimeoutError", "TimeoutException", "APITimeoutError", "ReadTimeout", "ConnectTimeout"}:
+            return 504
+        if names & {"ConnectionError", "ConnectError", "APIConnectionError", "OperationalError", "RateLimitError"}:
+            return 503
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc).lower()
+    if "timed out" in text:
+        return 504
+    return 503 if any(marker in text for marker in _UNAVAILABLE) else None
 
 
 def install(app: FastAPI) -> None:
@@ -87,7 +118,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(AgentRagError)
     async def _library(request: Request, exc: AgentRagError) -> JSONResponse:
-        return error_response(status_for(exc), type(exc).__name__, str(exc))
+        status = status_for(exc)
+        if status >= 500:
+            log.warning("%s on %s %s: %s", status, request.method, request.url.path, exc)
+        response = error_response(status, type(exc).__name__, str(exc))
+        if status == 503:
+            response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -103,8 +140,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        names = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
-        return error_response(exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail))
+        names = {401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+        response = error_response(exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

@@ -19,19 +19,19 @@ from agentrag.server.app import create_app
 
 def test_served_pages_are_linked_and_scoped_by_namespace(make_rag) -> None:
     rag, _ = visit_every_node(make_rag, ns="alice", thread_id="trace-7")
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         listing = client.get("/runs", params={"namespace": "alice"})
         assert listing.status_code == 200 and 'href="/runs/trace-7?namespace=alice"' in listing.text
         page = client.get("/runs/trace-7", params={"namespace": "alice"})
         assert page.status_code == 200 and 'class="graph run-graph"' in page.text
         assert 'href="/memory/alice#item-' in page.text  # evidence links to the memory page
         other = client.get("/runs/trace-7", params={"namespace": "bob"})
-        assert other.status_code == 422 and "no checkpointed run" in other.json()["detail"]
+        assert other.status_code == 404 and "no checkpointed run" in other.json()["detail"]
         assert client.get("/runs", params={"namespace": "bob"}).text.count("/runs/trace-7") == 0
         memory = client.get("/memory/alice")
         assert memory.status_code == 200 and 'class="graph prov-graph"' in memory.text
         assert client.get("/memory/bad*ns").status_code == 422
-        assert client.get("/runs/nope", params={"namespace": "alice"}).status_code == 422
+        assert client.get("/runs/nope", params={"namespace": "alice"}).status_code == 404
 
 
 def test_trace_list_export_and_memory_commands(make_rag, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +56,7 @@ def test_trace_list_export_and_memory_commands(make_rag, tmp_path: Path, monkeyp
     assert res.exit_code == 0, res.output
     assert 'class="graph run-graph"' in out.read_text() and "Where does Alice live now?" in out.read_text()
     res = runner.invoke(trace_app, ["export", "trace-8", "-n", "bob", "--out", str(tmp_path / "x.html")], env=env)
-    assert res.exit_code == 2 and not (tmp_path / "x.html").exists()
+    assert res.exit_code == 3 and not (tmp_path / "x.html").exists()  # not found, as another tenant's id is
 
     mem = tmp_path / "mem.html"
     res = runner.invoke(trace_app, ["memory", "-n", "alice", "--out", str(mem)], env=env)
