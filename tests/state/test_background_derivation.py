@@ -182,16 +182,27 @@ def test_chat_refuses_an_unknown_derive_mode(make_rag) -> None:
 
 
 def test_the_server_replies_first_derives_in_its_worker_and_shows_the_queue(make_rag) -> None:
+    from agentrag.ledger.keys import open_keys
+
     ex = Extractor()
     ex.hold("Porto")
     rag = make_rag(script(ex), queue={"poll_s": 0.05})
+    keys = open_keys(rag.settings)
+    acme = {"Authorization": f"Bearer {keys.create('acme')[1]}"}
+    other = {"Authorization": f"Bearer {keys.create('other')[1]}"}
+    keys.close()
     with TestClient(create_app(rag=rag)) as client:
-        assert client.get("/v1/queue").json()["counts"] == {"pending": 0, "running": 0, "done": 0, "failed": 0}
-        r = client.post("/v1/u1/chat", json={"question": "My sister Ana lives in Porto.", "session_id": "s"})
+        assert client.get("/v1/queue").status_code == 401  # the queue needs a key like every route
+        assert client.get("/v1/queue", headers=acme).json()["counts"] == {
+            "pending": 0, "running": 0, "done": 0, "failed": 0}
+        r = client.post("/v1/u1/chat", json={"question": "My sister Ana lives in Porto.", "session_id": "s"},
+                        headers=acme)
         assert r.status_code == 200, r.text
         assert ex.entered["Porto"].wait(WAIT)  # the server's own worker took the job after the reply
-        body = client.get("/v1/queue").json()
+        body = client.get("/v1/queue", headers=acme).json()
         assert body["counts"]["running"] == 1 and body["expired_leases"] == 0
+        assert client.get("/v1/queue", headers=other).json()["counts"]["running"] == 0  # another tenant's job
         ex.held["Porto"].set()
-        wait_until(lambda: client.get("/v1/queue").json()["counts"]["done"] == 1, "the server's worker finished")
-    assert facts(rag, "u1") == ["Ana lives in Porto."]
+        wait_until(lambda: client.get("/v1/queue", headers=acme).json()["counts"]["done"] == 1,
+                   "the server's worker finished")
+    assert facts(rag, "acme:u1") == ["Ana lives in Porto."]
