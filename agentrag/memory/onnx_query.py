@@ -88,7 +88,7 @@ def export(model: Any) -> bytes:
         torch.onnx.export(
             wrapped,
             args,
-            buf,
+            buf,  # type: ignore[arg-type]  # (the TorchScript exporter writes to any binary file object)
             input_names=["input_ids", "attention_mask", "token_type_ids"],
             output_names=["embedding"],
             dynamic_axes=axes,
