@@ -60,6 +60,7 @@ from agentrag.memory.chroma_client import make_client
 from agentrag.memory.chroma_store import ChromaStore
 from agentrag.memory.embedder import CachedEmbedder, Embedder, MiniLMEmbedder, Vectors
 from agentrag.memory.store import SearchMode
+from agentrag.memory.vectors import collection_schema
 from agentrag.settings import load_settings
 from agentrag.types import MemoryItem
 
@@ -273,9 +274,7 @@ class _Loads:
 def chroma_insert_rate(root: Path, items: Sequence[MemoryItem], vectors: Vectors, batch: int) -> float:
     """Items/s of upserting the items into a bare Chroma collection (same config as the store's)."""
     client = make_client(load_settings(data_dir=root))
-    col = client.get_or_create_collection(
-        "bench-chroma-only", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
-    )
+    col = client.get_or_create_collection("bench-chroma-only", schema=collection_schema(), embedding_function=None)
     ids = [it.id for it in items]
     docs = [it.text for it in items]
     metas: Any = [records.to_metadata(it, new=True) for it in items]

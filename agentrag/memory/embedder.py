@@ -24,7 +24,8 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -180,7 +181,8 @@ class MiniLMEmbedder:
     ``query_cache`` is the LRU for short calls (the shared ``QUERY_CACHE`` by
     default; None turns it off, as the benchmark does to time cold queries).
     ``query_threads`` is torch's intra-op thread count for short calls (None:
-    leave torch's setting).
+    leave torch's setting). ``query_runtime="onnx"`` runs short calls through
+    onnxruntime when it can do so faithfully (see ``onnx_query.py``), else torch.
     """
 
     name = "all-MiniLM-L6-v2"
@@ -192,12 +194,16 @@ class MiniLMEmbedder:
         device: str = "cpu",
         query_cache: QueryCache | None = QUERY_CACHE,
         query_threads: int | None = 1,
+        query_runtime: Literal["onnx", "torch"] = "onnx",
     ) -> None:
         self.batch_size = batch_size
         self.device = device
         self.query_cache = query_cache
         self.query_threads = query_threads
+        self.query_runtime = query_runtime
         self._model: Any = None
+        self._model_dir: Path | None = None
+        self._onnx: Any = None
 
     def _load(self) -> Any:
         if self._model is not None:
@@ -220,7 +226,20 @@ class MiniLMEmbedder:
                 _MODELS[(path, self.device)] = model
                 log.info("loaded embedder %s from %s", self.name, path)
             self._model = model
+            self._model_dir = Path(path)
         return self._model
+
+    def _query_encoder(self) -> Any:
+        """The onnxruntime encoder for short calls, or None (torch serves them)."""
+        if self.query_runtime != "onnx" or self.device != "cpu":
+            return None
+        if self._onnx is None:
+            from agentrag.memory.onnx_query import encoder_for
+
+            model = self._load()
+            assert self._model_dir is not None
+            self._onnx = encoder_for(model, self._model_dir, self._forward_torch) or False
+        return self._onnx or None
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed with L2-normalised output so cosine and inner product agree."""
@@ -255,6 +274,14 @@ class MiniLMEmbedder:
         return out
 
     def _forward(self, texts: list[str]) -> Vectors:
+        """One forward pass for a few texts: onnxruntime when available, else torch."""
+        enc = self._query_encoder()
+        if enc is not None:
+            out: Vectors = enc.encode(texts)
+            return out
+        return self._forward_torch(texts)
+
+    def _forward_torch(self, texts: list[str]) -> Vectors:
         """Tokenise (padding only to the longest of these few texts) and run the model once, no autograd."""
         import torch
 

@@ -138,6 +138,17 @@ def matches(item: MemoryItem, filters: SearchFilters, now: datetime) -> bool:
     return True
 
 
+FILTERED_KEYS: dict[str, type] = {
+    "valid_from_us": int,
+    "valid_to_us": int,
+    "event_us": int,
+    "speaker": str,
+    "session_id": str,
+    "source_id": str,
+}
+"""Every metadata key ``where`` can filter on, with its type: the only keys Chroma needs to index."""
+
+
 def where(filters: SearchFilters, now: datetime) -> Where | None:
     """Chroma ``where`` clause for the non-level filters (the level picks the collection)."""
     clauses: list[Where] = []

@@ -21,8 +21,17 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from chromadb import Schema
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from chromadb.api.types import (
+    BoolInvertedIndexConfig,
+    FloatInvertedIndexConfig,
+    FtsIndexConfig,
+    IntInvertedIndexConfig,
+    StringInvertedIndexConfig,
+    VectorIndexConfig,
+)
 from chromadb.errors import NotFoundError
 
 from agentrag.errors import MemoryStoreError
@@ -37,6 +46,30 @@ log = logging.getLogger(__name__)
 
 INCLUDE: Any = ["documents", "metadatas"]
 _PAGE = 5000
+
+
+def collection_schema() -> Schema:
+    """What Chroma indexes besides the vectors: the keys ``records.where`` filters on, and nothing else.
+
+    Chroma by default keeps a full-text index of every document and an inverted
+    index of every metadata key. agentrag never asks Chroma for full text (BM25
+    lives in ``sparse.py``) and filters on a handful of keys, so the rest is write
+    cost for nothing. Applies to collections created from now on: Chroma ignores
+    a schema for an existing collection, which keeps its indexes and works as before.
+    """
+    schema = Schema()  # (Chroma takes a schema or a configuration, not both: the vector space goes here too)
+    schema.create_index(VectorIndexConfig(space="cosine", embedding_function=None))
+    schema.delete_index(FtsIndexConfig(), key="#document")
+    for config in (
+        StringInvertedIndexConfig(),
+        IntInvertedIndexConfig(),
+        FloatInvertedIndexConfig(),
+        BoolInvertedIndexConfig(),
+    ):
+        schema.delete_index(config)
+    for key, kind in records.FILTERED_KEYS.items():
+        schema.create_index(IntInvertedIndexConfig() if kind is int else StringInvertedIndexConfig(), key=key)
+    return schema
 
 
 class VectorCollections:
@@ -61,7 +94,7 @@ class VectorCollections:
         if create:
             col = self.client.get_or_create_collection(
                 name,
-                configuration={"hnsw": {"space": "cosine"}},
+                schema=collection_schema(),
                 metadata={
                     "agentrag_namespace": ns,
                     "agentrag_level": level,
