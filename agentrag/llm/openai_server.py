@@ -147,9 +147,7 @@ class OpenAIChatModel(AgentChatModel):
                 return BackendUnavailableError(
                     f"the connection to {where} broke mid-reply ({type(exc).__name__}: {exc})"
                 )
-            case ValueError():  # a body that is not JSON (json.JSONDecodeError), or JSON of the wrong shape
-                return BackendUnavailableError(f"the server at {where} sent a malformed reply: {_first_line(str(exc))}")
-            case TypeError() | AttributeError():  # JSON of the wrong shape, found where the client reads it
+            case ValueError() | TypeError() | AttributeError():  # not JSON (JSONDecodeError), or the wrong shape
                 return BackendUnavailableError(f"the server at {where} sent a malformed reply: {_first_line(str(exc))}")
             case _:
                 return BackendError(f"request to {where} failed: {_first_line(str(exc))}")
