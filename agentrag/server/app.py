@@ -31,7 +31,8 @@ API_DESCRIPTION = """Question answering and chat over a long-lived memory, scope
 
 Every error response has the same JSON body: `{"error", "status", "detail", "fields"}`
 (`ErrorBody`): 400 malformed JSON, 404 unknown item or route, 413 body over
-`server.max_body_bytes`, 422 invalid value, 500 bug, 502/504 generator failed / timed out."""
+`server.max_body_bytes`, 422 invalid value, 500 bug, 502/504 generator failed / timed out,
+503 a store (Chroma server, Postgres, the disk) unavailable: retry later."""
 
 
 class AskRequest(BaseModel):
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None) ->
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        responses=responses(400, 413, 422),
+        responses=responses(400, 413, 422, 503),
     )
     app.add_middleware(BodyLimit, limit=limit)
     install(app)

@@ -11,7 +11,8 @@ Every error body is an ``ErrorBody``: ``{"error": <type>, "status": <code>,
 | 413 | the body is larger than ``server.max_body_bytes`` (checked before it is read) |
 | 422 | the JSON is well-formed but a value is wrong (empty question, bad namespace, ``k=0``...) |
 | 500 | a bug (the detail says so; the log has the traceback) |
-| 502 / 504 | the generator backend failed / timed out |
+| 502 / 504 | the generator backend failed (down, 5xx, malformed or cut-off reply) / timed out |
+| 503 | a store is unavailable: the Chroma server or Postgres is down or restarting, or the disk is full |
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentrag.errors import AgentRagError, BackendError, InputError, NotFoundError
+from agentrag.errors import AgentRagError, BackendError, InputError, NotFoundError, ParseError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "body larger than server.max_body_bytes",
         422: "invalid value",
         502: "generator backend failed",
+        503: "a store (Chroma, Postgres, the disk) is unavailable; retry later",
         504: "generator backend timed out",
     }
     # The JSON content is spelled out so routes that answer HTML (run pages) document their errors as JSON too.
@@ -76,8 +78,12 @@ def status_for(exc: AgentRagError) -> int:
             return 404
         case InputError():
             return 422
+        case StoreUnavailableError():
+            return 503
         case BackendError():
             return 504 if "timed out" in str(exc) else 502
+        case ParseError():  # the generator's reply was unusable even after the corrective retry
+            return 502
         case _:
             return 500
 
