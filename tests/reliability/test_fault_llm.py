@@ -211,3 +211,30 @@ def test_replies_that_never_parse_degrade_after_one_corrective_retry(llm, rag_on
     llm.reset("bad_content")
     res = cli("ask", QUESTION, "-n", NS, "--no-stream", env=_cli_env(llm))
     assert res.code == 2 and "could not parse the output of prompt 'answerer/cited'" in one_line_error(res)
+
+
+def test_a_calibrated_judge_does_not_call_a_failing_server_again(llm, rag_on):
+    """With calibrated thresholds the Judge asks yes/no questions; a dead server ends the run at the first one.
+
+    A yes/no decision reads a bad reply as "unparsable" and goes on; a server that timed
+    out is not a bad reply, and asking it again for every remaining decision only
+    multiplies the wait.
+    """
+    rag = rag_on(
+        llm,
+        decisions={
+            "sufficient_above": 0.9,
+            "insufficient_below": 0.1,
+            "conflict_above": 0.9,
+            "refresh_above": 0.95,
+            "drop_below": 0.5,
+        },
+    )
+    rag.add(DOCS, namespace=NS, derive=False)
+    llm.reset("ok")
+    rag.ask(QUESTION, namespace=NS)
+    assert "yes_no" in {a.prompt for a in llm.attempts}  # the calibrated Judge does ask
+    llm.reset("slow")
+    with pytest.raises(BackendUnavailableError, match="timed out"):
+        rag.ask(QUESTION, namespace=NS)
+    assert [a.prompt for a in llm.attempts] == ["yes_no"] * TRIES
