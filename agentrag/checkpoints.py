@@ -29,6 +29,7 @@ from agentrag.types import Citation, Conflict, Evidence, Hit, MemoryItem, Note, 
 
 STATE_TYPES: tuple[type, ...] = (MemoryItem, Hit, Evidence, Note, Route, Verdict, Conflict, Citation, TokenUsage)
 _SETUP_LOCK = 0x61676E7472616702  # advisory key: one worker at a time runs the checkpointer's migrations
+_POOL_WAIT_S = 5.0  # how long a checkpoint write waits for a connection while Postgres is down
 
 
 def serializer() -> JsonPlusSerializer:
@@ -63,15 +64,7 @@ def open_checkpointer(settings: Settings) -> tuple[BaseCheckpointSaver[Any], Cal
             conn = sqlite3.connect(str(checkpoint_path(settings)), check_same_thread=False)
             return sqlite_saver(conn), conn.close
         case PostgresState(dsn=dsn):
-            psycopg, rows, saver_cls = _postgres()
-            pg = psycopg.connect(dsn, autocommit=True, prepare_threshold=0, row_factory=rows.dict_row)
-            saver = saver_cls(pg, serde=serializer())
-            pg.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
-            try:
-                saver.setup()
-            finally:
-                pg.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
-            return saver, pg.close
+            return _postgres_saver(dsn)
 
 
 @asynccontextmanager
@@ -98,9 +91,40 @@ async def async_checkpointer(settings: Settings) -> AsyncIterator[BaseCheckpoint
                 yield saver
 
 
+def _postgres_saver(dsn: str) -> tuple[BaseCheckpointSaver[Any], Callable[[], None]]:
+    """A Postgres checkpointer on a small pool that replaces connections a server restart broke.
+
+    One bare connection stayed dead after Postgres restarted, so every later run of the
+    process failed; the pool checks a connection before lending it and waits at most
+    ``_POOL_WAIT_S`` for a new one (``PoolTimeout`` is a ``psycopg.OperationalError``,
+    reported as ``StoreUnavailableError`` by ``agentrag.faults``).
+    """
+    _, rows, saver_cls = _postgres()
+    from psycopg_pool import ConnectionPool
+
+    kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": rows.dict_row}
+    pool: Any = ConnectionPool(
+        dsn, min_size=1, max_size=4, kwargs=kwargs, check=ConnectionPool.check_connection, timeout=_POOL_WAIT_S,
+        open=True,
+    )
+    try:
+        saver = saver_cls(pool, serde=serializer())
+        with pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+            try:
+                saver.setup()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+    except BaseException:
+        pool.close()
+        raise
+    return saver, pool.close
+
+
 def _postgres() -> tuple[Any, Any, Any]:
     try:
         import psycopg
+        import psycopg_pool  # noqa: F401  (the sync checkpointer runs on a pool)
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg import rows
     except ImportError as exc:

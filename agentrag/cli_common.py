@@ -101,6 +101,12 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_BUG
 
 
+def one_line(message: str, limit: int = 600) -> str:
+    """A message on one line (a ``ParseError`` carries the raw reply on lines of its own), cut at ``limit``."""
+    flat = " ".join(message.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def handle_errors(fn: F) -> F:
     """Run a command so that errors are one line and a status code, never a traceback (unless ``--debug``)."""
 
@@ -125,7 +131,7 @@ def handle_errors(fn: F) -> F:
                     "run with --debug for the traceback, and please report it)"
                 )
             else:
-                error_line(str(exc))
+                error_line(one_line(str(exc)))
             raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -74,3 +74,21 @@ class ConflictError(MemoryStoreError):
 
 class NotFoundError(MemoryStoreError):
     """An item or namespace asked for by name does not exist (HTTP 404, CLI exit status 3)."""
+
+
+class BackendUnavailableError(BackendError):
+    """The generator failed as a server: down, timed out, 5xx, or a broken reply (cut off, not JSON, no choices).
+
+    Kept apart from errors about one request (a prompt the model rejects) so that steps
+    which degrade gracefully on one bad reply (a yes/no decision read as "unparsable")
+    stop the run at once instead of calling a failing server again for every remaining
+    step. Trying again later may work.
+    """
+
+
+class StoreUnavailableError(MemoryStoreError):
+    """A store is unreachable or full (Chroma server down, Postgres restarting, no space left on the disk).
+
+    Nothing was half-written: re-running the same call once the store is back gives the
+    state an uninterrupted call would have (HTTP 503, CLI exit status 2).
+    """

@@ -30,6 +30,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agentrag.checkpoints import async_checkpointer, open_checkpointer
 from agentrag.errors import InputError
+from agentrag.faults import translating
 from agentrag.memory.namespaces import validate_namespace
 from agentrag.runctx import current_run_id
 from agentrag.settings import Settings
@@ -167,7 +168,8 @@ class GraphRunner:
         """Mark the current context as inside ``scope``'s run (ledger entries record its id)."""
         token = current_run_id.set(scope.run_id)
         try:
-            yield
+            with translating("checkpoints or memory"):  # a store down mid-run is a typed error, not a traceback
+                yield
         finally:
             current_run_id.reset(token)
 
@@ -187,19 +189,23 @@ class GraphRunner:
 
     def final_state(self, graph: str, scope: RunScope) -> dict[str, Any]:
         """The values of a run's last checkpoint."""
-        values: dict[str, Any] = self.graph(graph).get_state(self.config(scope, graph)).values
+        with translating("checkpoints"):
+            values: dict[str, Any] = self.graph(graph).get_state(self.config(scope, graph)).values
         return values
 
     @asynccontextmanager
     async def async_graph(self, graph: str) -> AsyncIterator[Any]:
         """``graph`` compiled on an async checkpointer for the block (one per call: safe in any event loop)."""
-        async with async_checkpointer(self.settings) as saver:
-            yield build_graph(graph, saver)
+        with translating("checkpoints"):
+            async with async_checkpointer(self.settings) as saver:
+                yield build_graph(graph, saver)
 
     def latest_run(self, graph: str, namespace: str, thread_id: str) -> RunScope | None:
         """The newest run of ``graph`` on a thread of ``namespace`` with a checkpoint, or None."""
         key = RunScope(validate_namespace(namespace), check_thread_id(thread_id), "-").thread_key
-        found = list(self.checkpointer.list(None, filter={"agentrag_thread": key, "agentrag_graph": graph}, limit=1))
+        with translating("checkpoints"):
+            wanted = {"agentrag_thread": key, "agentrag_graph": graph}
+            found = list(self.checkpointer.list(None, filter=wanted, limit=1))
         if not found:
             return None
         md: dict[str, Any] = dict(found[0].metadata or {})

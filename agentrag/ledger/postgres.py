@@ -11,12 +11,13 @@ Needs ``psycopg`` (``pip install 'agentrag[postgres]'``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from agentrag.errors import MemoryStoreError, MissingDependencyError
+from agentrag.errors import MissingDependencyError, StoreUnavailableError
 from agentrag.ledger.base import COLUMNS, DERIVED_FROM, ERASED, Change, ChangeRef, Edge, namespace_lock_key, plan_rows
 from agentrag.ledger.base import entry_from_row as _entry
 from agentrag.memory.store import HistoryEntry
@@ -24,6 +25,7 @@ from agentrag.runctx import current_run_id
 from agentrag.types import Level, utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _COLUMNS = COLUMNS
 _SCHEMA_LOCK = 0x61676E7472616701  # one advisory key for "creating agentrag's tables"
@@ -84,15 +86,19 @@ def connect(dsn: str) -> Any:
     try:
         return psycopg.connect(dsn, autocommit=True)
     except psycopg.OperationalError as exc:
-        raise MemoryStoreError(f"cannot reach the Postgres state store ({exc}); check state.dsn") from exc
+        why = " ".join(str(exc).split())
+        raise StoreUnavailableError(f"cannot reach the Postgres state store ({why}); check state.dsn") from exc
 
 
 class PostgresLedger:
     """``Ledger`` on Postgres; one connection per process, shared by threads under a lock."""
 
     def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
         self._conn = connect(dsn)
         self._lock = threading.RLock()
+        self.reconnects = 0
+        """How often a lost connection was replaced (a Postgres restart costs one)."""
         with self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             self._conn.execute(_SCHEMA)
@@ -109,6 +115,20 @@ class PostgresLedger:
         open_ids: Sequence[str] = (),
     ) -> list[int]:
         """See ``Ledger.append``."""
+        return self._reconnecting(
+            lambda: self._append(namespace, changes, actor, edges, reparent, remove_nodes, open_ids)
+        )
+
+    def _append(
+        self,
+        namespace: str,
+        changes: Sequence[Change],
+        actor: str,
+        edges: Sequence[Edge],
+        reparent: Sequence[str],
+        remove_nodes: Sequence[str],
+        open_ids: Sequence[str],
+    ) -> list[int]:
         at = utcnow().isoformat()
         with self._lock, self._conn.transaction():
             conn = self._conn
@@ -160,8 +180,35 @@ class PostgresLedger:
         return {r[1]: _entry(r) for r in rows}
 
     def _read(self, sql: str, args: Sequence[object]) -> list[Any]:
+        return self._reconnecting(lambda: list(self._conn.execute(sql, args).fetchall()))
+
+    def _reconnecting(self, call: Callable[[], T]) -> T:
+        """Run ``call``; if the connection was lost (Postgres restarted), reconnect once and run it again.
+
+        One retry, never a loop: a server that is still down gives ``StoreUnavailableError``
+        at once. Re-running an append is safe: the ledger skips a replayed entry identical
+        to the item's latest and edges are insert-or-ignore, so an append whose commit
+        did land before the connection dropped is not doubled.
+        """
+        import psycopg
+
         with self._lock:
-            return list(self._conn.execute(sql, args).fetchall())
+            try:
+                return call()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if not (self._conn.closed or self._conn.broken):
+                    raise
+                log.warning("lost the Postgres connection (%s); reconnecting once", str(exc).strip()[:200])
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = connect(self._dsn)
+            self.reconnects += 1
+            try:
+                return call()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                raise StoreUnavailableError(
+                    f"the Postgres state store failed again after reconnecting: {' '.join(str(exc).split())}"
+                ) from exc
 
     def last_seq(self, namespace: str, level: Level | None = None, *, below: int | None = None) -> int:
         """See ``Ledger.last_seq``."""
@@ -192,8 +239,7 @@ class PostgresLedger:
 
     def latest(self, namespace: str, item_id: str) -> HistoryEntry | None:
         """See ``Ledger.latest``."""
-        with self._lock:
-            return self._latest(namespace, [item_id]).get(item_id)
+        return self._reconnecting(lambda: self._latest(namespace, [item_id]).get(item_id))
 
     def edges(self, namespace: str) -> list[Edge]:
         """See ``Ledger.edges``."""
@@ -211,6 +257,9 @@ class PostgresLedger:
         unique = list(dict.fromkeys(ids))
         if not unique:
             return 0
+        return self._reconnecting(lambda: self._scrub(namespace, unique))
+
+    def _scrub(self, namespace: str, unique: list[str]) -> int:
         with self._lock:
             with self._conn.transaction():
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (namespace_lock_key(namespace),))

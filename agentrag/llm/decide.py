@@ -23,7 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict
 
-from agentrag.errors import BackendError
+from agentrag.errors import BackendError, BackendUnavailableError
 from agentrag.llm.base import AgentChatModel
 from agentrag.prompts import RenderedPrompt
 
@@ -90,6 +90,8 @@ def ask_yes_no(llm: BaseChatModel, prompt: RenderedPrompt, *, top_logprobs: int 
             kwargs["top_logprobs"] = top_logprobs
     try:
         reply = llm.invoke(messages, **kwargs)
+    except BackendUnavailableError:
+        raise  # a dead or hung server: stop the run now, not after one more timeout per remaining decision
     except BackendError as exc:
         log.warning("decision %s failed; unparsable: %s", prompt.id, exc)
         return YesNo(p_yes=None, source="unparsable", text=str(exc)[:40])

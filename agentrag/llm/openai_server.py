@@ -9,6 +9,7 @@ server can batch them.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
@@ -19,11 +20,44 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
-from agentrag.errors import BackendError
+from agentrag.errors import BackendError, BackendUnavailableError
+from agentrag.faults import http_transport_error
 from agentrag.llm.base import AgentChatModel, final_message, to_openai_messages, usage_chunk
 from agentrag.settings import OpenAIConfig
 
 log = logging.getLogger(__name__)
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """The transport error class of each httpx package present (the OpenAI client uses the ``httpx2`` fork)."""
+    found: list[type[Exception]] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            found.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+_FAILURES: tuple[type[Exception], ...] = (
+    openai.OpenAIError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    *_transport_errors(),
+)
+"""What a request can fail with: the client's errors, a transport error while reading a stream (not
+wrapped by the client), and a malformed body (``JSONDecodeError`` is a ``ValueError``; JSON of the
+wrong shape fails as ``TypeError`` / ``AttributeError`` where the client reads it)."""
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else "(no message)"
+
+
+def _finish_reason(part: Any) -> str | None:
+    choices = getattr(part, "choices", None) or []
+    return getattr(choices[0], "finish_reason", None) if choices else None
 
 
 class OpenAIChatModel(AgentChatModel):
@@ -66,7 +100,7 @@ class OpenAIChatModel(AgentChatModel):
             else:
                 try:
                     models = self._sync().models.list().data
-                except openai.OpenAIError as exc:
+                except _FAILURES as exc:
                     raise self._error(exc) from exc
                 if not models:
                     raise BackendError(f"the server at {self.config.base_url} serves no models")
@@ -78,7 +112,7 @@ class OpenAIChatModel(AgentChatModel):
         if self._model is None and not self.config.model:
             try:
                 models = (await self._async().models.list()).data
-            except openai.OpenAIError as exc:
+            except _FAILURES as exc:
                 raise self._error(exc) from exc
             if not models:
                 raise BackendError(f"the server at {self.config.base_url} serves no models")
@@ -86,16 +120,37 @@ class OpenAIChatModel(AgentChatModel):
         return self.model_name
 
     def _error(self, exc: Exception) -> BackendError:
-        where = self.config.base_url
+        """One typed error per failure; ``BackendUnavailableError`` where waiting and retrying later may help.
+
+        The client has already retried what is worth retrying (``max_retries``: connection
+        errors, timeouts, 408/409/429/5xx), so the attempts per call are bounded by
+        ``1 + max_retries``; the message says how many were made.
+        """
+        where, tries = self.config.base_url, self.config.max_retries + 1
+        after = f" ({tries} attempt{'s' if tries > 1 else ''})"
         match exc:
             case openai.APITimeoutError():
-                return BackendError(f"the server at {where} timed out after {self.config.timeout_s}s")
+                return BackendUnavailableError(f"the server at {where} timed out after {self.config.timeout_s}s{after}")
+            case openai.APIConnectionError() if http_transport_error(exc.__cause__, "RemoteProtocolError", "ReadError"):
+                return BackendUnavailableError(f"the connection to {where} broke mid-reply{after}")
             case openai.APIConnectionError():
-                return BackendError(f"cannot reach an OpenAI-compatible server at {where}: is it running?")
+                return BackendUnavailableError(
+                    f"cannot reach an OpenAI-compatible server at {where}: is it running?{after}"
+                )
+            case openai.APIStatusError() if exc.status_code >= 500 or exc.status_code in (408, 429):
+                return BackendUnavailableError(
+                    f"the server at {where} answered {exc.status_code}: {_first_line(exc.message)}{after}"
+                )
             case openai.APIStatusError():
-                return BackendError(f"the server at {where} answered {exc.status_code}: {exc.message}")
+                return BackendError(f"the server at {where} answered {exc.status_code}: {_first_line(exc.message)}")
+            case _ if http_transport_error(exc):  # raised while reading a streamed body: the client does not wrap these
+                return BackendUnavailableError(
+                    f"the connection to {where} broke mid-reply ({type(exc).__name__}: {exc})"
+                )
+            case ValueError() | TypeError() | AttributeError():  # not JSON (JSONDecodeError), or the wrong shape
+                return BackendUnavailableError(f"the server at {where} sent a malformed reply: {_first_line(str(exc))}")
             case _:
-                return BackendError(f"request to {where} failed: {exc}")
+                return BackendError(f"request to {where} failed: {_first_line(str(exc))}")
 
     def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any], model: str | None = None
@@ -121,7 +176,12 @@ class OpenAIChatModel(AgentChatModel):
         return req
 
     def _result(self, out: Any) -> ChatResult:
-        choice = out.choices[0]
+        choices = getattr(out, "choices", None)
+        if not isinstance(choices, list) or not choices or getattr(choices[0], "message", None) is None:
+            raise BackendUnavailableError(
+                f"the server at {self.config.base_url} sent a malformed reply with no choices: {str(out)[:200]}"
+            )
+        choice = choices[0]
         use = out.usage
         meta: dict[str, Any] = {}
         content = getattr(choice.logprobs, "content", None) if getattr(choice, "logprobs", None) else None
@@ -144,9 +204,10 @@ class OpenAIChatModel(AgentChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        req = self._request(messages, stop, kwargs)
         try:
-            out = self._sync().chat.completions.create(**self._request(messages, stop, kwargs))
-        except openai.OpenAIError as exc:
+            out = self._sync().chat.completions.create(**req)
+        except _FAILURES as exc:
             raise self._error(exc) from exc
         return self._result(out)
 
@@ -157,10 +218,10 @@ class OpenAIChatModel(AgentChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        req = self._request(messages, stop, kwargs, await self._amodel_name())
         try:
-            req = self._request(messages, stop, kwargs, await self._amodel_name())
             out = await self._async().chat.completions.create(**req)
-        except openai.OpenAIError as exc:
+        except _FAILURES as exc:
             raise self._error(exc) from exc
         return self._result(out)
 
@@ -172,17 +233,20 @@ class OpenAIChatModel(AgentChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         req = self._request(messages, stop, kwargs)
+        finished = False
         try:
             stream = self._sync().chat.completions.create(**req, stream=True, stream_options={"include_usage": True})
             for part in stream:
+                finished = finished or _finish_reason(part) is not None
                 chunk = self._chunk(part)
                 if chunk is None:
                     continue
                 if run_manager and chunk.text:
                     run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
-        except openai.OpenAIError as exc:
+        except _FAILURES as exc:
             raise self._error(exc) from exc
+        self._check_finished(finished)
 
     async def _astream(
         self,
@@ -192,22 +256,38 @@ class OpenAIChatModel(AgentChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         req = self._request(messages, stop, kwargs, await self._amodel_name())
+        finished = False
         try:
             stream = await self._async().chat.completions.create(
                 **req, stream=True, stream_options={"include_usage": True}
             )
             async for part in stream:
+                finished = finished or _finish_reason(part) is not None
                 chunk = self._chunk(part)
                 if chunk is None:
                     continue
                 if run_manager and chunk.text:
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
-        except openai.OpenAIError as exc:
+        except _FAILURES as exc:
             raise self._error(exc) from exc
+        self._check_finished(finished)
+
+    def _check_finished(self, finished: bool) -> None:
+        """A stream that ends without a ``finish_reason`` was cut off (the server died or a proxy dropped it).
+
+        Without this check the half reply would be taken for the whole one: parsed,
+        cited, written to memory.
+        """
+        if not finished:
+            raise BackendUnavailableError(
+                f"the stream from {self.config.base_url} ended before the reply was complete (no finish_reason)"
+            )
 
     @staticmethod
     def _chunk(part: Any) -> ChatGenerationChunk | None:
+        if not hasattr(part, "choices"):
+            raise ValueError(f"a stream event without choices: {str(part)[:200]}")
         if part.usage is not None and not part.choices:
             return ChatGenerationChunk(
                 message=usage_chunk(part.usage.prompt_tokens, part.usage.completion_tokens, model_name=part.model)

@@ -16,7 +16,7 @@ import chromadb
 from chromadb.api import ClientAPI
 from chromadb.config import Settings as ChromaSettings
 
-from agentrag.errors import MemoryStoreError
+from agentrag.errors import StoreUnavailableError
 from agentrag.settings import ChromaConfig, EmbeddedChroma, HttpChroma, Settings
 from agentrag.types import Level
 
@@ -51,7 +51,7 @@ def make_client(settings: Settings) -> ClientAPI:
                 client.heartbeat()
             except Exception as exc:  # connection errors come in many types across httpx/chromadb versions
                 scheme = "https" if ssl else "http"
-                raise MemoryStoreError(
+                raise StoreUnavailableError(
                     f"cannot reach the Chroma server at {scheme}://{host}:{port} ({exc}); "
                     f"start one with `chroma run --path DIR --host {host} --port {port}` "
                     "or set chroma.kind=embedded"

@@ -38,6 +38,7 @@ from chromadb.api.models.Collection import Collection
 
 from agentrag.errors import InputError, MemoryStoreError, NamespaceError
 from agentrag.errors import NotFoundError as ItemNotFoundError
+from agentrag.faults import guarded
 from agentrag.ledger import DERIVED_FROM, SUPERSEDED_BY, Change, Edge, Ledger, content_hash, open_ledger
 from agentrag.memory import records
 from agentrag.memory.bm25 import Bm25Stats
@@ -136,6 +137,7 @@ class ChromaStore:
         return col
 
     # -- writes -----------------------------------------------------------------
+    @guarded
     def add(self, namespace: str, items: Sequence[MemoryItem], *, actor: str = "system") -> AddResult:
         """Insert or update items (idempotent by id); see ``MemoryStore.add``.
 
@@ -259,6 +261,7 @@ class ChromaStore:
         self._stage("sparse")
         self.sparse.apply(ns, level, [to_doc(it) for it in items], (), seqs)
 
+    @guarded
     def supersede(
         self, namespace: str, old_id: str, new_item: MemoryItem, *, reason: str, actor: str = "refresher"
     ) -> MemoryItem:
@@ -309,6 +312,7 @@ class ChromaStore:
             self.sparse.apply(ns, level, docs, (), seqs)
         return new
 
+    @guarded
     def invalidate(self, namespace: str, item_id: str, *, reason: str, actor: str = "system") -> MemoryItem:
         """Close an item's validity without a successor; an already closed item is returned as is."""
         ns = validate_namespace(namespace)
@@ -325,12 +329,14 @@ class ChromaStore:
         self._write(ns, old.level, self._col(ns, old.level), [closed], None, [change], actor, open_ids=[old.id])
         return closed
 
+    @guarded
     def forget(
         self, namespace: str, ids: Sequence[str], *, reason: str, actor: str = "user", cascade: bool = True
     ) -> int:
         """Hard-delete items and what was derived from them; see ``forget_items``."""
         return len(self.forget_items(namespace, ids, reason=reason, actor=actor, cascade=cascade))
 
+    @guarded
     def forget_items(
         self, namespace: str, ids: Sequence[str], *, reason: str, actor: str = "user", cascade: bool = True
     ) -> list[MemoryItem]:
@@ -370,6 +376,7 @@ class ChromaStore:
         evict_texts(self.embedder, [it.text for it in found])
         return found
 
+    @guarded
     def forget_all(self, namespace: str, *, reason: str, actor: str = "user") -> list[MemoryItem]:
         """Forget every item of a namespace (one end user, entirely), at every level and version."""
         ns = validate_namespace(namespace)
@@ -416,6 +423,7 @@ class ChromaStore:
             purge_chroma_log(root / "chroma.sqlite3", str(col.id), ids)
 
     # -- reads ------------------------------------------------------------------
+    @guarded
     def get(self, namespace: str, ids: Sequence[str]) -> list[MemoryItem]:
         """Items by id in the order asked; unknown ids (including other tenants') are absent."""
         ns = validate_namespace(namespace)
@@ -439,6 +447,7 @@ class ChromaStore:
             raise ItemNotFoundError(f"no item {item_id!r} in namespace {ns!r}")
         return got[0]
 
+    @guarded
     def current_ids_of_source(self, namespace: str, source_id: str, level: Level = "raw") -> set[str]:
         """Ids of the currently valid items of one source (a document): what re-ingesting it may retire."""
         ns = validate_namespace(namespace)
@@ -448,6 +457,7 @@ class ChromaStore:
         where = records.where(SearchFilters(source_id=source_id), utcnow())
         return set(col.get(where=where, include=[])["ids"])
 
+    @guarded
     def namespaces(self) -> dict[str, int]:
         """Every namespace that has collections here, with its count of currently valid items."""
         names: set[str] = set()
@@ -457,6 +467,7 @@ class ChromaStore:
                 names.add(ns)
         return {ns: self.count(ns) for ns in sorted(names)}
 
+    @guarded
     def count(self, namespace: str, level: Level | None = None, *, include_invalid: bool = False) -> int:
         """How many items a namespace holds (currently valid only, by default)."""
         ns = validate_namespace(namespace)
@@ -469,11 +480,13 @@ class ChromaStore:
             total += col.count() if where is None else len(col.get(where=where, include=[])["ids"])
         return total
 
+    @guarded
     def history(self, namespace: str, item_id: str) -> list[HistoryEntry]:
         """Every recorded change to an item, oldest first (also for forgotten items)."""
         ns = validate_namespace(namespace)
         return self.ledger.entries(ns, check_id(item_id))
 
+    @guarded
     def explain(self, namespace: str, item_id: str) -> Explanation:
         """Provenance down to the raw text, the successors that replaced it, and its history."""
         ns = validate_namespace(namespace)
@@ -487,6 +500,7 @@ class ChromaStore:
             history=tuple(self.ledger.entries(ns, item.id)),
         )
 
+    @guarded
     def search(
         self,
         namespace: str,
@@ -501,6 +515,7 @@ class ChromaStore:
         return self.hybrid.search(ns, check_query(query), k, filters or SearchFilters(), mode)
 
     # -- admin ------------------------------------------------------------------
+    @guarded
     def stats(self, namespace: str) -> StoreStats:
         """Counts per level, history size, provenance size and BM25 state of a namespace."""
         ns = validate_namespace(namespace)
@@ -523,6 +538,7 @@ class ChromaStore:
         self.vectors.forget_cached()
         self.ledger.close()
 
+    @guarded
     def list(
         self,
         namespace: str,

@@ -44,7 +44,8 @@ paths below) name the memory, so two tenants' users never meet and another tenan
 Every error response has the same JSON body: `{"error", "status", "detail", "fields"}`
 (`ErrorBody`): 400 malformed JSON, 404 unknown item or route, 413 body over
 `server.max_body_bytes`, 401 missing/unknown/revoked key, 422 invalid value, 500 bug,
-502 generator failed, 503 a backend unreachable or overloaded (retry), 504 generator timed out."""
+502 generator failed, 503 a backend unreachable or overloaded, or a store (Chroma server, Postgres,
+the disk) unavailable: retry later, 504 generator timed out."""
 
 
 class AskRequest(BaseModel):
@@ -110,7 +111,7 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None, *,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        responses=responses(400, 413, 422),
+        responses=responses(400, 413, 422, 503),
     )
     app.add_middleware(BodyLimit, limit=limit)
     install(app)

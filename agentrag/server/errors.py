@@ -12,8 +12,8 @@ Every error body is an ``ErrorBody``: ``{"error": <type>, "status": <code>,
 | 413 | the body is larger than ``server.max_body_bytes`` (checked before it is read) |
 | 422 | the JSON is well-formed but a value is wrong (empty question, bad namespace, ``k=0``...) |
 | 500 | a bug (the detail says so; the log has the traceback) |
-| 502 | the generator backend failed (answered an error, or output that could not be used) |
-| 503 | a backend is unreachable or overloaded: generator server, Chroma server, Postgres (``Retry-After``) |
+| 502 | the generator backend failed (down, 5xx, malformed or cut-off reply, unusable output) |
+| 503 | a backend is unreachable or overloaded (generator, Chroma, Postgres; ``Retry-After``), or the disk is full |
 | 504 | the generator backend timed out |
 
 The status of a backend failure is read from the exception chain (connection
@@ -33,7 +33,15 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentrag.errors import AgentRagError, BackendError, InputError, MemoryStoreError, NotFoundError
+from agentrag.errors import (
+    AgentRagError,
+    BackendError,
+    InputError,
+    MemoryStoreError,
+    NotFoundError,
+    ParseError,
+    StoreUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +71,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "body larger than server.max_body_bytes",
         422: "invalid value",
         502: "generator backend failed",
-        503: "a backend (generator, Chroma, Postgres) is unreachable or overloaded; retry later",
+        503: "a backend (generator, Chroma, Postgres) is unreachable or overloaded, or the disk is full; retry later",
         504: "generator backend timed out",
     }
     # The JSON content is spelled out so routes that answer HTML (run pages) document their errors as JSON too.
@@ -84,8 +92,12 @@ def status_for(exc: AgentRagError) -> int:
             return 404
         case InputError():
             return 422
+        case StoreUnavailableError():
+            return 503
         case BackendError():
-            return _backend_status(exc) or 502
+            return _backend_status(exc) or (504 if "timed out" in str(exc) else 502)
+        case ParseError():  # the generator's reply was unusable even after the corrective retry
+            return 502
         case MemoryStoreError():
             return _backend_status(exc) or 500
         case _:
