@@ -236,7 +236,10 @@ class AgentRAG:
         if snapshot.values.get("namespace") != scope.namespace:
             raise InputError(f"thread {thread_id!r} does not belong to namespace {namespace!r}")
         tracker = UsageTracker()
-        out = self.runner.invoke("answer", None, scope, self.deps, [tracker]) if snapshot.next else snapshot.values
+        # ``next`` leaves out a task whose writes were saved before the kill (its next checkpoint was not):
+        # such a run is unfinished too, and resuming applies those writes instead of running the node again.
+        unfinished = bool(snapshot.next) or bool(snapshot.tasks)
+        out = self.runner.invoke("answer", None, scope, self.deps, [tracker]) if unfinished else snapshot.values
         return _answer(snapshot.values["question"], out, tracker, thread_id)
 
     def last_state(self, thread_id: str, *, namespace: str, graph: str = "answer") -> dict[str, Any]:
