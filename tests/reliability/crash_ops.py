@@ -194,7 +194,7 @@ def _nothing(rag: AgentRAG) -> None:
 
 def _ingest_raw(rag: AgentRAG) -> dict[str, Any]:
     rag.add([*S1, *S2, *S3], namespace=NS, derive=False)
-    rag.add("A long document. " + " ".join(f"Sentence {i} talks about item {i}." for i in range(120)),
+    rag.add("A long document. " + " ".join(f"Sentence {i} talks about item {i}." for i in range(40)),
             namespace=NS, source_id="doc-long", derive=False)
     return {}
 

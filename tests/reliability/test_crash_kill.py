@@ -32,7 +32,7 @@ import pytest
 
 HERE = Path(__file__).parent
 TRIALS = int(os.environ.get("AGENTRAG_CRASH_TRIALS", "20"))
-PG_TRIALS = int(os.environ.get("AGENTRAG_CRASH_PG_TRIALS", str(TRIALS)))
+PG_TRIALS = int(os.environ.get("AGENTRAG_CRASH_PG_TRIALS", str(max(10, TRIALS // 2))))
 SEED = int(os.environ.get("AGENTRAG_CRASH_SEED", "20261202"))
 REPORT = os.environ.get("AGENTRAG_CRASH_REPORT")
 
