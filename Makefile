@@ -42,3 +42,12 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist
+
+# The long crash suite: SIGKILL at random points of ingest, answer, supersede and forget,
+# 500 trials per operation (AGENTRAG_CRASH_TRIALS), a fresh seed each time unless
+# AGENTRAG_CRASH_SEED is given (printed with any failure). `make test` runs 20 per operation.
+.PHONY: soak
+soak: $(STAMP)
+	AGENTRAG_CRASH_TRIALS=$${AGENTRAG_CRASH_TRIALS:-500} AGENTRAG_CRASH_SEED=$${AGENTRAG_CRASH_SEED:-$$(date +%s)} \
+	AGENTRAG_CACHE_DIR=$(CACHE) $(BIN)/python -m pytest tests/reliability/test_crash_kill.py -p no:cacheprovider \
+	  --timeout=0 -s -q

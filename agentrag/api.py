@@ -258,11 +258,17 @@ class AgentRAG:
         if scope is None:
             raise InputError(f"no checkpointed run with thread id {thread_id!r} in namespace {namespace!r}")
         snapshot = self.runner.graph("answer").get_state(self.runner.config(scope, "answer"))
-        if snapshot.values.get("namespace") != scope.namespace:
+        # A run killed before its first step has only its input checkpoint: no values yet, but the metadata.
+        owner = snapshot.values.get("namespace") or (snapshot.metadata or {}).get("agentrag_namespace")
+        if owner != scope.namespace:
             raise InputError(f"thread {thread_id!r} does not belong to namespace {namespace!r}")
         tracker = UsageTracker()
-        out = self.runner.invoke("answer", None, scope, self.deps, [tracker]) if snapshot.next else snapshot.values
-        return _answer(snapshot.values["question"], out, tracker, thread_id)
+        # ``next`` leaves out a task whose writes were saved before the kill (its next checkpoint was not):
+        # such a run is unfinished too, and resuming applies those writes instead of running the node again.
+        unfinished = bool(snapshot.next) or bool(snapshot.tasks)
+        out = self.runner.invoke("answer", None, scope, self.deps, [tracker]) if unfinished else snapshot.values
+        question = snapshot.values.get("question") or self.runner.final_state("answer", scope).get("question", "")
+        return _answer(question, out, tracker, thread_id)
 
     def last_state(self, thread_id: str, *, namespace: str, graph: str = "answer") -> dict[str, Any]:
         """The state of the thread's latest run of ``graph`` (for inspection), or an error if there is none."""

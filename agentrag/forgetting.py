@@ -49,13 +49,19 @@ def forget(
 ) -> ForgetReport:
     """Forget ``ids`` (``None``: the whole namespace) and every run that quoted them."""
     inner = getattr(store, "inner", store)  # the tracing wrapper delegates; the Chroma store does the work
+    # Runs first, memory last: a kill in between leaves the items, so the re-run still knows their
+    # text and finds the runs that quoted it (the other order would leave those runs for good).
+    if ids is None:
+        needles: list[str] = []
+    else:
+        doomed = inner.get(namespace, inner.doomed_ids(namespace, ids))
+        needles = list(dict.fromkeys([*ids, *(it.id for it in doomed), *(it.text for it in doomed)]))
+    threads = erase_threads(settings, checkpointer, namespace, needles, everything=ids is None)
+    runs = erase_run_records(settings, namespace, threads, needles, everything=ids is None)
     if ids is None:
         gone: list[MemoryItem] = inner.forget_all(namespace, reason=reason, actor=actor)
     else:
         gone = inner.forget_items(namespace, ids, reason=reason, actor=actor)
-    needles = [it.id for it in gone] + [it.text for it in gone]
-    threads = erase_threads(settings, checkpointer, namespace, needles, everything=ids is None)
-    runs = erase_run_records(settings, namespace, threads, needles, everything=ids is None)
     return ForgetReport(items=len(gone), ids=[it.id for it in gone], threads=len(threads), runs=runs)
 
 

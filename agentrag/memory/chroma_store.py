@@ -348,33 +348,68 @@ class ChromaStore:
         actor, time) and erases the text of its earlier entries; Chroma's records,
         its log rows and free pages, the BM25 index and snapshot, and the embedding
         caches lose the text. Returns the items deleted (callers erase runs that quoted them).
+
+        **Crash order.** Derived items go first and the named ones last, and the
+        provenance edges are dropped only with the named ones: until then every
+        doomed item stays reachable from ``ids``, so re-running the same call after a
+        kill finds what is left. (Dropping a level's edges before deleting the next
+        level would strand its items: a re-run could no longer find them.) Before the
+        edges go, the derived items' Chroma log rows and history text are erased too;
+        the purges at the end run for every id still known, found or not, and vacuum
+        the files whole, so what a killed run left in free pages goes as well.
         """
         ns = validate_namespace(namespace)
         if isinstance(ids, str):
             raise InputError("forget() takes a sequence of ids, not one string")
-        wanted = [check_id(i) for i in dict.fromkeys(ids)]
+        named = [check_id(i) for i in dict.fromkeys(ids)]
         reason = check_text(reason, what="reason", max_chars=2000)
-        if cascade:
-            wanted = self._with_descendants(ns, wanted)
+        wanted = self.doomed_ids(ns, named, cascade=cascade)
         found = self.get(ns, wanted)
-        for level in LEVELS:
-            gone = [it for it in found if it.level == level]
-            col = self.vectors.collection(ns, level, create=False)
-            if not gone or col is None:
-                continue
-            gone_ids = [it.id for it in gone]
-            changes = [Change(it.id, level, "forget", reason=reason, before=content_hash(it.text)) for it in gone]
-            self._stage("ledger")
-            self.ledger.append(ns, changes, actor=actor, remove_nodes=gone_ids)
-            self._stage("vectors")
-            col.delete(ids=gone_ids)
-            self._stage("sparse")
-            self.sparse.drop(ns, level)
-            self._purge_chroma(col, gone_ids)
+        top = set(named)
+        derived = [i for i in wanted if i not in top]
+        self._erase(ns, [it for it in found if it.id not in top], reason, actor, unlink=())
+        if derived:
+            self._purge_chroma(ns, derived, compact=False)
+            self.ledger.scrub(ns, derived)
+        self._erase(ns, [it for it in found if it.id in top], reason, actor, unlink=wanted)
         # Erasing is idempotent: a re-run after a crash finishes it even when nothing is left to delete.
+        if set(wanted) - {it.id for it in found}:  # a crashed earlier run deleted some: its snapshots may hold them
+            for level in LEVELS:
+                if self.sparse.path(ns, level).exists():
+                    self.sparse.drop(ns, level)
+        self._purge_chroma(ns, wanted)
         self.ledger.scrub(ns, wanted)
         evict_texts(self.embedder, [it.text for it in found])
         return found
+
+    def doomed_ids(self, namespace: str, ids: Sequence[str], *, cascade: bool = True) -> list[str]:
+        """The ids ``forget_items(ids)`` erases: ``ids`` and, with ``cascade``, everything derived from them."""
+        ns = validate_namespace(namespace)
+        named = [check_id(i) for i in dict.fromkeys(ids)]
+        return self._with_descendants(ns, named) if cascade else named
+
+    def _erase(
+        self, ns: str, gone: Sequence[MemoryItem], reason: str, actor: str, unlink: Sequence[str]
+    ) -> None:
+        """Per level: tombstones in the ledger (the first append also drops ``unlink``'s edges), then Chroma, BM25."""
+        unlinked = False
+        for level in LEVELS:
+            batch = [it for it in gone if it.level == level]
+            col = self.vectors.collection(ns, level, create=False)
+            if not batch or col is None:
+                continue
+            changes = [Change(it.id, level, "forget", reason=reason, before=content_hash(it.text)) for it in batch]
+            self._stage("ledger")
+            self.ledger.append(ns, changes, actor=actor, remove_nodes=() if unlinked else unlink)
+            unlinked = True
+            self._stage("vectors")
+            col.delete(ids=[it.id for it in batch])
+            self._stage("sparse")
+            self.sparse.drop(ns, level)
+        if unlink and not unlinked:  # nothing named was left to delete; edges of a half-written add may be
+            doomed = set(unlink)
+            if any(e.src in doomed or e.dst in doomed for e in self.ledger.edges(ns)):
+                self.ledger.append(ns, [], actor=actor, remove_nodes=unlink)
 
     @guarded
     def forget_all(self, namespace: str, *, reason: str, actor: str = "user") -> list[MemoryItem]:
@@ -407,12 +442,17 @@ class ChromaStore:
                     out.append(child)
         return out
 
-    def _purge_chroma(self, col: Collection, ids: Sequence[str]) -> None:
+    def _purge_chroma(self, ns: str, ids: Sequence[str], *, compact: bool = True) -> None:
         """Chroma keeps deleted text in its log table and free pages: erase it (see ``purge.py``).
 
+        Run for every doomed id in every collection of the namespace, whether this
+        call deleted it or a crashed earlier one did (then only its log rows are left).
         A Chroma server's files are reachable only when it runs on this machine and
         ``chroma.purge_path`` names its ``--path``; otherwise its operator must purge.
         """
+        cols = [c for c in (self.vectors.collection(ns, lv, create=False) for lv in LEVELS) if c is not None]
+        if not ids or not cols:
+            return
         match self.settings.chroma:
             case EmbeddedChroma():
                 root: Path | None = (self.settings.data_dir / "chroma").resolve()
@@ -420,7 +460,7 @@ class ChromaStore:
                 if root is None:
                     log.warning("forget: the Chroma server keeps deleted text until purged (set chroma.purge_path)")
         if root is not None:
-            purge_chroma_log(root / "chroma.sqlite3", str(col.id), ids)
+            purge_chroma_log(root / "chroma.sqlite3", [str(c.id) for c in cols], ids, compact=compact)
 
     # -- reads ------------------------------------------------------------------
     @guarded

@@ -41,11 +41,13 @@ def compact_sqlite(path: Path, conn: sqlite3.Connection | None = None) -> None:
             db.close()
 
 
-def purge_chroma_log(path: Path, collection_id: str, ids: Sequence[str]) -> None:
+def purge_chroma_log(path: Path, collection_ids: Sequence[str], ids: Sequence[str], *, compact: bool = True) -> None:
     """Remove the forgotten ids' document text and vectors from embedded Chroma's SQLite file.
 
-    Only rows of one collection (its topic ends with the collection id) are touched,
-    so another tenant's item with the same id keeps its log. Add/update/upsert rows
+    Only rows of the given collections (a topic ends with its collection id) are
+    touched, so another tenant's item with the same id keeps its log. One call for
+    all of a namespace's levels: the file is vacuumed once (not at all without
+    ``compact``, when a later call will vacuum the whole file anyway). Add/update/upsert rows
     are deleted; the delete row (no text, no vector) stays, so a segment replaying
     the log from before the delete ends without the item either way.
     """
@@ -56,19 +58,21 @@ def purge_chroma_log(path: Path, collection_id: str, ids: Sequence[str]) -> None
         conn.execute("BEGIN IMMEDIATE")
         try:
             unique = list(dict.fromkeys(ids))
-            for i in range(0, len(unique), _CHUNK):
-                chunk = unique[i : i + _CHUNK]
-                conn.execute(
-                    f"DELETE FROM embeddings_queue WHERE operation != ? AND topic LIKE ? "
-                    f"AND id IN ({','.join('?' * len(chunk))})",
-                    (_DELETE_OP, f"%{collection_id}", *chunk),
-                )
+            for collection_id in dict.fromkeys(collection_ids):
+                for i in range(0, len(unique), _CHUNK):
+                    chunk = unique[i : i + _CHUNK]
+                    conn.execute(
+                        f"DELETE FROM embeddings_queue WHERE operation != ? AND topic LIKE ? "
+                        f"AND id IN ({','.join('?' * len(chunk))})",
+                        (_DELETE_OP, f"%{collection_id}", *chunk),
+                    )
             if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'embedding_fulltext_search'").fetchone():
                 conn.execute("INSERT INTO embedding_fulltext_search(embedding_fulltext_search) VALUES('optimize')")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        compact_sqlite(path, conn)
+        if compact:
+            compact_sqlite(path, conn)
     finally:
         conn.close()
