@@ -27,6 +27,11 @@ SpeakerSearch = Callable[[str, str], Sequence[MemoryItem]]
 MAX_NAMES = 3
 """Capitalised words of a question tried as speaker names (each costs one filtered search)."""
 
+MIN_STEMS = 2
+"""Fewer content words than this ("Where does Alice live?") say too little to pin an event on anyone:
+one paraphrase ("moved to Paris") would make the speaker's own turn look unrelated. On the LoCoMo
+fit conversations the rule loses 0.4 points of adversarial questions caught for it."""
+
 
 def _stem(word: str) -> str:
     for suffix in ("ing", "ed", "es", "s", "ly"):
@@ -82,7 +87,7 @@ def attribution_lead(question: str, hits: Sequence[MemoryItem], own_turns: Speak
     name, own = next(iter(found.items()))
     drop = {name.lower()} | {str(i.speaker).split()[0].lower() for i in turns}
     want = stems(question, drop)
-    if not want:
+    if len(want) < MIN_STEMS:
         return None
     other = [i.text for i in turns if i.speaker != name]
     return name, support(want, other, drop) - support(want, [i.text for i in own], drop)

@@ -70,6 +70,14 @@ def test_names_and_leads():
     name, lead = attribution_lead("What did Melanie realize after her charity race?", turns, own)
     assert name == "Melanie" and lead < 0
     assert attribution_lead("What did Caroline and Melanie realize?", turns, own) is None  # two speakers named
-    assert attribution_lead("What did Ana realize?", turns, own) is None  # not a speaker
+    assert attribution_lead("What did Ana realize after the race?", turns, own) is None  # not a speaker
+    lives = [turn("Alice", "I moved to Paris last spring."), turn("Bob", "Bob lives in Boston and works nights.")]
+
+    def own_of_lives(speaker: str, query: str) -> list[MemoryItem]:
+        return [t for t in lives if t.speaker == speaker]
+
+    assert attribution_lead("Where does Alice live?", lives, own_of_lives) is None  # one content word: too little
+    name, lead = attribution_lead("Where does Alice live and work nights?", lives, own_of_lives)
+    assert name == "Alice" and lead > 0.5
     plain = [MemoryItem.new(namespace="chat", level="raw", text="a race", source_id="d")]
     assert attribution_lead("What did Caroline realize?", plain, own) is None  # not a conversation
