@@ -323,6 +323,9 @@ def serve(
     base_url: BaseUrl = None,
     model: Model = None,
     script: Script = None,
+    workers: Annotated[
+        int, typer.Option(help="worker processes on the port (>1 needs a Chroma server and Postgres state)")
+    ] = 1,
 ) -> None:
     """Serve the HTTP API for chat backends (needs the `server` extra); docs at /docs."""
     try:
@@ -334,4 +337,8 @@ def serve(
 
         raise MissingDependencyError("fastapi/uvicorn", extra="server", why="agentrag serve needs them") from exc
     settings = settings_for(backend=backend, base_url=base_url, model=model, script=script)
+    if workers != 1:  # N processes on the port, over shared state (agentrag.server.workers)
+        from agentrag.server.workers import serve as serve_workers
+
+        return serve_workers(settings, host, port, workers)
     uvicorn.run(create_app(settings), host=host, port=port)
