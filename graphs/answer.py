@@ -2,11 +2,13 @@
 
 Wiring only; the agents live in ``agentrag.agents``. Every loop is capped by
 counters in the state (``max_rounds`` and the notes' stop rules), not only by
-LangGraph's recursion limit. Nodes that call the generator or memory retry transient
-failures a bounded number of times (``agentrag.retrying``); the Judge, note and answer
-nodes have an async body too (``agentrag.agents.steps``). The Judge looks once; when it is not confident the
+LangGraph's recursion limit. The Judge looks once; when it is not confident the
 evidence is sufficient the question escalates into the notes loop, whose rounds
 go retrieve -> note without the Judge, exactly as the ``adaptive_note`` baseline.
+
+Nodes that call the generator or memory retry transient failures a bounded number
+of times (``agentrag.retrying``); the Judge, note and answer nodes also have an async
+body (``agentrag.agents.steps``), so ``ainvoke``/``astream`` never hold a thread per call.
 
 ``Parts`` switches single parts off for the ablation methods in ``evals/``; the
 default is the shipped graph.

@@ -3,9 +3,9 @@
 It answers ``GET /v1/models`` and ``POST /v1/chat/completions`` (plain and streamed).
 Replies are chosen by the structured-output schema name agentrag sends (the prompt id
 with ``/`` as ``_``); anything else (a yes/no decision) gets ``"no"``. It records how
-many chat requests it served and the most it had in flight at once; with ``hold`` set,
-each request waits (up to ``hold_s``) until that many are in flight, so a test can see
-whether a client really sends them together.
+many chat requests it served and the most it had in flight at once. With ``hold`` set,
+the first requests wait (up to ``hold_s``) until that many are in flight together, then
+everything runs freely: a test sees whether a client really sends them at once.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class FakeOpenAI:
         self.served = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.released = hold == 0
         self.cond = threading.Condition()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
@@ -53,9 +54,11 @@ class FakeOpenAI:
         with self.cond:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if self.in_flight >= self.hold:
+                self.released = True
             self.cond.notify_all()
-            if self.hold:
-                self.cond.wait_for(lambda: self.in_flight >= self.hold, timeout=self.hold_s)
+            if not self.released and not self.cond.wait_for(lambda: self.released, timeout=self.hold_s):
+                self.released = True  # never came together: stop holding, the test reads max_in_flight
 
     def _leave(self) -> None:
         with self.cond:
