@@ -24,7 +24,7 @@ class ThreadedAsync:
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """``get_tuple`` off the event loop."""
-        return await asyncio.to_thread(self.get_tuple, config)  # type: ignore[attr-defined,no-any-return]
+        return await asyncio.to_thread(self.get_tuple, config)  # type: ignore[attr-defined]
 
     async def alist(
         self,
@@ -50,7 +50,7 @@ class ThreadedAsync:
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """``put`` off the event loop."""
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)  # type: ignore[attr-defined,no-any-return]
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)  # type: ignore[attr-defined]
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""

@@ -139,7 +139,8 @@ def take_note_steps(state: AnswerState, deps: Deps) -> Steps[NoteUpdate]:
 
 def _better(deps: Deps, question: str, old: str, new: str) -> Steps[bool]:
     try:
-        review = yield Ask(deps.prompts.render("notes/review", question=question, old=old, new=new), NoteReview)
+        review: NoteReview = yield Ask(deps.prompts.render("notes/review", question=question, old=old, new=new),
+                                       NoteReview)
     except ParseError as exc:
         log.warning("note review unusable; keeping the old note: %s", exc)
         return False
