@@ -79,3 +79,14 @@ def test_every_replica_down_is_one_clear_backend_error() -> None:
     with pytest.raises(BackendError, match="cannot reach"):
         llm.invoke("hi")
     assert [r.failures for r in llm.pool.replicas] == [1, 1]
+
+
+def test_a_replica_busy_with_a_long_request_gets_none_of_the_short_ones() -> None:
+    pool = ReplicaPool(["http://a", "http://b"])
+    long = pool.start()  # a: one slow request in flight
+    short = []
+    for _ in range(3):  # round robin would send one of these to a
+        r = pool.start()
+        short.append(r.url)
+        pool.finish(r)
+    assert long.url == "http://a" and short == ["http://b"] * 3
