@@ -292,13 +292,8 @@ class AgentRAG:
         """Async ``ask``: many can be in flight so a vLLM server batches them."""
         q = check_question(question)
         scope, tracker = self.runner.scope(namespace, thread_id), UsageTracker()
-        async with self.runner.async_graph("answer") as graph:
-            with self.runner.running(scope):
-                out = await graph.ainvoke(
-                    {"question": q, "namespace": scope.namespace},
-                    self.runner.config(scope, "answer", [tracker]),
-                    context=self.deps,
-                )
+        values = {"question": q, "namespace": scope.namespace}
+        out = await self.runner.ainvoke("answer", values, scope, self.deps, [tracker])
         return _answer(q, out, tracker, scope.thread_id, scope.run_id)
 
     async def astream(
@@ -308,15 +303,11 @@ class AgentRAG:
         q = check_question(question)
         scope, tracker = self.runner.scope(namespace, thread_id), UsageTracker()
         text = AnswerTextStream()
-        async with self.runner.async_graph("answer") as graph:
-            cfg = self.runner.config(scope, "answer", [tracker])
-            with self.runner.running(scope):
-                async for mode, payload in graph.astream(
-                    {"question": q, "namespace": scope.namespace}, cfg, context=self.deps, stream_mode=_MODES
-                ):
-                    for event in _events(mode, payload, text):
-                        yield event
-            final = (await graph.aget_state(cfg)).values
+        values = {"question": q, "namespace": scope.namespace}
+        async for mode, payload in self.runner.astream("answer", values, scope, self.deps, [tracker], _MODES):
+            for event in _events(mode, payload, text):
+                yield event
+        final = await self.runner.afinal_state("answer", scope)
         yield StreamEvent(kind="answer", data=_answer(q, final, tracker, scope.thread_id, scope.run_id))
 
     def close(self) -> None:

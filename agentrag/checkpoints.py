@@ -23,6 +23,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from agentrag.checkpoint_bridge import ThreadedAsync
 from agentrag.errors import MissingDependencyError
 from agentrag.settings import PostgresState, Settings, SqliteState
 from agentrag.types import Citation, Conflict, Evidence, Hit, MemoryItem, Note, Route, TokenUsage, Verdict
@@ -37,9 +38,13 @@ def serializer() -> JsonPlusSerializer:
     return JsonPlusSerializer(allowed_msgpack_modules=list(STATE_TYPES))
 
 
+class BridgedSqliteSaver(ThreadedAsync, SqliteSaver):
+    """SQLite checkpointer whose async methods run the sync ones in a thread (see ``checkpoint_bridge``)."""
+
+
 def sqlite_saver(conn: sqlite3.Connection) -> SqliteSaver:
-    """A synchronous SQLite checkpointer on an open connection."""
-    return SqliteSaver(conn, serde=serializer())
+    """A SQLite checkpointer on an open connection; usable from sync and async graph runs."""
+    return BridgedSqliteSaver(conn, serde=serializer())
 
 
 @asynccontextmanager
@@ -57,7 +62,11 @@ def checkpoint_path(settings: Settings) -> Path:
 
 
 def open_checkpointer(settings: Settings) -> tuple[BaseCheckpointSaver[Any], Callable[[], None]]:
-    """A synchronous checkpointer on ``settings.state`` and the function that closes it."""
+    """The process's checkpointer on ``settings.state`` and the function that closes it.
+
+    It serves sync and async graph runs alike (``agentrag.checkpoint_bridge``), so one
+    connection and one compiled graph serve every request of a worker.
+    """
     match settings.state:
         case SqliteState():
             settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +117,8 @@ def _postgres_saver(dsn: str) -> tuple[BaseCheckpointSaver[Any], Callable[[], No
         open=True,
     )
     try:
-        saver = saver_cls(pool, serde=serializer())
+        # ThreadedAsync: the same sync saver answers LangGraph's async calls (one per process).
+        saver = type("BridgedPostgresSaver", (ThreadedAsync, saver_cls), {})(pool, serde=serializer())
         with pool.connection() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
             try:

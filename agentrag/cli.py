@@ -328,6 +328,9 @@ def serve(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="no API keys: local development only, refused unless host is loopback")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(help="worker processes on the port (>1 needs a Chroma server and Postgres state)")
+    ] = 1,
 ) -> None:
     """Serve the HTTP API for chat backends (needs the `server` extra); docs at /docs.
 
@@ -345,6 +348,10 @@ def serve(
 
     settings = settings_for(backend=backend, base_url=base_url, model=model, script=script)
     auth = serve_auth(settings, host, no_auth)
+    if workers != 1:  # N processes on the port, over shared state (agentrag.server.workers)
+        from agentrag.server.workers import serve as serve_workers
+
+        return serve_workers(settings, host, port, workers, auth=auth)
     uvicorn.run(create_app(settings, auth=auth), host=host, port=port)
 
 

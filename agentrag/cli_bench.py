@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from agentrag.cli_common import App, console, print_json, say, settings_for
+from agentrag.cli_common import App, Backend, BaseUrl, Model, Script, console, print_json, say, settings_for
 
 bench_app = App(help="Benchmarks.")
 
@@ -62,3 +62,45 @@ def bench_memory(
         print_json(result.model_dump_json())
     else:
         console().print(to_markdown([result]), markup=False)
+
+
+@bench_app.command("serve")
+def bench_serve(
+    sessions: Annotated[int, typer.Option(help="concurrent chat sessions")] = 50,
+    turns: Annotated[int, typer.Option(help="turns per session (remember + streamed answer)")] = 2,
+    workers: Annotated[list[int], typer.Option(help="worker counts to run, e.g. --workers 1 --workers 2")] = [1],  # noqa: B006
+    time_limit: Annotated[float, typer.Option(help="no turn starts after this many seconds")] = 300.0,
+    request_timeout: Annotated[float, typer.Option(help="seconds before one request counts as an error")] = 120.0,
+    backend: Backend = None,
+    base_url: BaseUrl = None,
+    model: Model = None,
+    script: Script = None,
+    record: Annotated[Path | None, typer.Option(help="append to <PATH>.json and rewrite <PATH>.md")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """K concurrent chat sessions against `agentrag serve` on loopback: throughput, TTFT/TTLT p50/p95, errors."""
+    from agentrag.errors import InputError
+    from agentrag.server.bench import SCRIPTED_REPLIES, run_serve_bench
+    from agentrag.server.bench_report import record as record_run
+    from agentrag.server.bench_report import to_markdown
+    from agentrag.settings import ScriptedConfig
+
+    if sessions < 1 or turns < 1 or time_limit <= 0 or request_timeout <= 0 or any(w < 1 for w in workers):
+        raise InputError("--sessions, --turns, --workers, --time-limit and --request-timeout must be positive")
+    settings = settings_for(backend=backend, base_url=base_url, model=model, script=script)
+    if isinstance(settings.llm, ScriptedConfig) and not settings.llm.replies:
+        settings = settings.model_copy(update={"llm": ScriptedConfig(replies=SCRIPTED_REPLIES)})
+    results = []
+    for n in workers:
+        result = run_serve_bench(
+            settings, backend=settings.llm.kind, workers=n, sessions=sessions, turns=turns,
+            time_limit_s=time_limit, request_timeout_s=request_timeout,
+            progress=lambda msg: say(msg, style="dim", stderr=True),
+        )
+        results.append(result)
+        if record is not None:
+            record_run(result, record)
+    if as_json:
+        print_json("[" + ",".join(r.model_dump_json() for r in results) + "]")
+    else:
+        console().print(to_markdown(results), markup=False)

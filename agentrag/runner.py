@@ -18,6 +18,7 @@ graphs through this class, so the scoping rules below hold everywhere:
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -28,7 +29,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agentrag.checkpoints import async_checkpointer, open_checkpointer
+from agentrag.checkpoints import open_checkpointer
 from agentrag.errors import InputError
 from agentrag.faults import translating
 from agentrag.memory.namespaces import validate_namespace
@@ -104,19 +105,26 @@ class GraphRunner:
         self._saver: BaseCheckpointSaver[Any] | None = None
         self._close_saver: Callable[[], None] | None = None
         self._graphs: dict[str, Any] = {}
+        self._lock = threading.RLock()  # the first requests of a server may arrive together
 
     @property
     def checkpointer(self) -> BaseCheckpointSaver[Any]:
-        """The synchronous checkpointer (opened on first use)."""
-        if self._saver is None:
-            self._saver, self._close_saver = open_checkpointer(self.settings)
-        return self._saver
+        """The process's checkpointer, for sync and async runs (opened once, on first use)."""
+        with self._lock:
+            if self._saver is None:
+                self._saver, self._close_saver = open_checkpointer(self.settings)
+            return self._saver
 
     def graph(self, name: str) -> Any:
-        """The compiled graph ``name`` on the synchronous checkpointer."""
-        if name not in self._graphs:
-            self._graphs[name] = build_graph(name, self.checkpointer)
-        return self._graphs[name]
+        """The compiled graph ``name``: compiled once, then shared by every request (sync or async)."""
+        found = self._graphs.get(name)
+        if found is None:
+            saver = self.checkpointer
+            with self._lock:
+                found = self._graphs.get(name)
+                if found is None:
+                    found = self._graphs[name] = build_graph(name, saver)
+        return found
 
     def scope(self, namespace: str, thread_id: str | None = None, run_id: str | None = None) -> RunScope:
         """A new run's scope (a fresh thread id when none is given)."""
@@ -193,12 +201,31 @@ class GraphRunner:
             values: dict[str, Any] = self.graph(graph).get_state(self.config(scope, graph)).values
         return values
 
+    async def ainvoke(self, graph: str, values: Any, scope: RunScope, context: Any, callbacks: list[Any]) -> Any:
+        """Async ``invoke`` on the same compiled graph and checkpointer (nothing is opened per call)."""
+        with self.running(scope):
+            return await self.graph(graph).ainvoke(values, self.config(scope, graph, callbacks), context=context)
+
+    async def astream(
+        self, graph: str, values: Any, scope: RunScope, context: Any, callbacks: list[Any], modes: list[str]
+    ) -> AsyncIterator[Any]:
+        """Async ``stream`` on the same compiled graph and checkpointer."""
+        with self.running(scope):
+            async for item in self.graph(graph).astream(
+                values, self.config(scope, graph, callbacks), context=context, stream_mode=modes
+            ):
+                yield item
+
+    async def afinal_state(self, graph: str, scope: RunScope) -> dict[str, Any]:
+        """Async ``final_state``."""
+        snapshot = await self.graph(graph).aget_state(self.config(scope, graph))
+        values: dict[str, Any] = snapshot.values
+        return values
+
     @asynccontextmanager
     async def async_graph(self, graph: str) -> AsyncIterator[Any]:
-        """``graph`` compiled on an async checkpointer for the block (one per call: safe in any event loop)."""
-        with translating("checkpoints"):
-            async with async_checkpointer(self.settings) as saver:
-                yield build_graph(graph, saver)
+        """The process's compiled ``graph`` (kept for callers of the per-call form: it opens nothing now)."""
+        yield self.graph(graph)
 
     def latest_run(self, graph: str, namespace: str, thread_id: str) -> RunScope | None:
         """The newest run of ``graph`` on a thread of ``namespace`` with a checkpoint, or None."""

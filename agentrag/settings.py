@@ -37,6 +37,11 @@ class OpenAIConfig(_Strict):
 
     kind: Literal["openai"] = "openai"
     base_url: str = "http://127.0.0.1:8000/v1"
+    base_urls: list[str] = Field(
+        default_factory=list,
+        description="several replicas of one model (replaces base_url): least outstanding requests, failover",
+    )
+    replica_down_s: float = Field(10.0, gt=0.0, description="a replica that refused a connection is skipped this long")
     model: str | None = Field(None, description="served model name; default: the first one the server lists")
     api_key: str = "EMPTY"
     timeout_s: float = 120.0

@@ -6,6 +6,10 @@ LangGraph's recursion limit. The Judge looks once; when it is not confident the
 evidence is sufficient the question escalates into the notes loop, whose rounds
 go retrieve -> note without the Judge, exactly as the ``adaptive_note`` baseline.
 
+Nodes that call the generator or memory retry transient failures a bounded number
+of times (``agentrag.retrying``); the Judge, note and answer nodes also have an async
+body (``agentrag.agents.steps``), so ``ainvoke``/``astream`` never hold a thread per call.
+
 ``Parts`` switches single parts off for the ablation methods in ``evals/``; the
 default is the shipped graph.
 """
@@ -20,21 +24,22 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from agentrag.agents.answerer import answer
+from agentrag.agents.answerer import answer_node
 from agentrag.agents.evidence import revise_evidence
 from agentrag.agents.judge import (
-    JudgeUpdate,
-    judge,
+    judge_node,
+    judge_node_no_revision,
     next_step,
     route_after_judge,
     route_after_judge_no_notes,
     route_after_retrieve,
 )
-from agentrag.agents.notes import route_after_note, take_note
+from agentrag.agents.notes import route_after_note, take_note_node
 from agentrag.agents.refresher import refresh
 from agentrag.agents.retriever import RetrieveUpdate, retrieve
 from agentrag.agents.router import route, route_after_plan
 from agentrag.deps import Deps
+from agentrag.retrying import LLM_RETRY, MEMORY_RETRY
 from agentrag.state import AnswerInput, AnswerOutput, AnswerState
 
 
@@ -62,26 +67,20 @@ def _retrieve(parts: Parts) -> Any:
 
 
 def _judge(parts: Parts) -> Any:
-    if parts.revision:
-        return judge
-
-    def judge_node(state: AnswerState, runtime: Runtime[Deps]) -> JudgeUpdate:
-        return judge(state, runtime, revision=False)
-
-    return judge_node
+    return judge_node if parts.revision else judge_node_no_revision
 
 
 def builder(parts: Parts = Parts()) -> StateGraph[AnswerState, Deps, AnswerInput, AnswerOutput]:
     """The uncompiled graph (the chat graph embeds it)."""
     g = StateGraph(AnswerState, context_schema=Deps, input_schema=AnswerInput, output_schema=AnswerOutput)
-    g.add_node("route", parts.planner or route)
-    g.add_node("retrieve", _retrieve(parts))
-    g.add_node("answer", answer)
+    g.add_node("route", parts.planner or route, retry_policy=LLM_RETRY)
+    g.add_node("retrieve", _retrieve(parts), retry_policy=MEMORY_RETRY)
+    g.add_node("answer", answer_node, retry_policy=LLM_RETRY)
     g.add_edge(START, "route")
     g.add_conditional_edges("route", route_after_plan)
     g.add_edge("answer", END)
     if parts.notes:
-        g.add_node("note", take_note)
+        g.add_node("note", take_note_node, retry_policy=LLM_RETRY)
         g.add_conditional_edges("note", route_after_note)
     if not parts.judge:  # the route alone decides: iterative -> notes loop, else answer
         g.add_conditional_edges(
@@ -89,8 +88,8 @@ def builder(parts: Parts = Parts()) -> StateGraph[AnswerState, Deps, AnswerInput
             ["note", "answer"] if parts.notes else ["answer"],
         )
         return g
-    g.add_node("judge", _judge(parts))
-    g.add_node("refresh", refresh)
+    g.add_node("judge", _judge(parts), retry_policy=LLM_RETRY)
+    g.add_node("refresh", refresh, retry_policy=MEMORY_RETRY)
     g.add_node("revise", revise_evidence)
     g.add_edge("refresh", "revise")
     if parts.notes:

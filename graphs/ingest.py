@@ -20,19 +20,20 @@ from agentrag.agents.constructor import (
     write,
 )
 from agentrag.deps import Deps
+from agentrag.retrying import LLM_RETRY, MEMORY_RETRY
 from agentrag.state import IngestInput, IngestOutput, IngestState
 
 
 def builder() -> StateGraph[IngestState, Deps, IngestInput, IngestOutput]:
     """The uncompiled graph (the chat graph embeds it)."""
     g = StateGraph(IngestState, context_schema=Deps, input_schema=IngestInput, output_schema=IngestOutput)
-    g.add_node("select_new", select_new)
-    g.add_node("extract_facts", extract_facts)
-    g.add_node("summarise", summarise)
-    g.add_node("dedupe", dedupe)
-    g.add_node("check_consistency", check_consistency)
-    g.add_node("refresh", refresh_memory)
-    g.add_node("write", write)
+    g.add_node("select_new", select_new, retry_policy=MEMORY_RETRY)
+    g.add_node("extract_facts", extract_facts, retry_policy=LLM_RETRY)
+    g.add_node("summarise", summarise, retry_policy=LLM_RETRY)
+    g.add_node("dedupe", dedupe, retry_policy=LLM_RETRY)
+    g.add_node("check_consistency", check_consistency, retry_policy=LLM_RETRY)
+    g.add_node("refresh", refresh_memory, retry_policy=MEMORY_RETRY)
+    g.add_node("write", write, retry_policy=MEMORY_RETRY)
     g.add_edge(START, "select_new")
     g.add_conditional_edges("select_new", route_after_select)
     g.add_edge("extract_facts", "dedupe")

@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from agentrag.agents.evidence import numbered, shown_to_answer
 from agentrag.agents.quality import is_loop
 from agentrag.agents.router import content_words
+from agentrag.agents.steps import Ask, Steps, drive, node
 from agentrag.deps import Deps, deps_of
-from agentrag.llm.structured import structured
 from agentrag.state import AnswerState
 from agentrag.types import Citation, Evidence, Route
 
@@ -62,7 +62,11 @@ def is_abstention(text: str) -> bool:
 
 def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
     """Answer from the active evidence, with citations; abstain when there is none."""
-    deps = deps_of(runtime)
+    return drive(answer_steps(state, deps_of(runtime)), deps_of(runtime))
+
+
+def answer_steps(state: AnswerState, deps: Deps) -> Steps[AnswerUpdate]:
+    """``answer``'s body, for the sync and the async path (``agentrag.agents.steps``)."""
     route = state.get("route") or Route()
     evidence = shown_to_answer(state)
     stop = state.get("stop_reason") or _stop_reason(state)
@@ -77,13 +81,13 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
     prompt = deps.prompts.render(
         "answerer/cited", question=state["question"], passages=passages, note=note.text if note else ""
     )
-    reply = structured(deps.llm, prompt, CitedAnswer, prompts=deps.prompts)
+    reply: CitedAnswer = yield Ask(prompt, CitedAnswer)
     if note and note.text and is_loop(reply.answer):
         # A small generator can fall into a repetition loop on the longer prompt a note makes; the
         # passages alone (what plain retrieval would show) must then still get their answer.
         log.info("answer with the note looped; answering from the passages alone")
         bare = deps.prompts.render("answerer/cited", question=state["question"], passages=passages, note="")
-        reply = structured(deps.llm, bare, CitedAnswer, prompts=deps.prompts)
+        reply = yield Ask(bare, CitedAnswer)
     text = shorten(state["question"], reply.answer.strip())
     if is_abstention(text):
         return {"answer": text or ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}
@@ -98,6 +102,9 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
         citations = attribute(text, evidence, state["question"])
     return {"answer": text, "abstained": False, "citations": citations, "stop_reason": stop}
 
+
+answer_node = node(answer_steps)
+"""``answer`` as a graph node with a sync and an async body."""
 
 _YES_NO_QUESTION = re.compile(
     r"^\s*(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|am)\b", re.IGNORECASE

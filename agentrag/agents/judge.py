@@ -23,8 +23,10 @@ from langgraph.runtime import Runtime
 from agentrag.agents.attribution import attribution_lead
 from agentrag.agents.evidence import numbered, shown_to_answer
 from agentrag.agents.router import content_words
+from agentrag.agents.steps import Steps, drive, node
+from agentrag.agents.steps import YesNo as YesNoCall
 from agentrag.deps import Deps, deps_of
-from agentrag.llm.decide import YesNo, ask_yes_no
+from agentrag.llm.decide import YesNo
 from agentrag.memory.store import SearchFilters
 from agentrag.settings import DecisionsConfig
 from agentrag.state import AnswerState
@@ -142,7 +144,11 @@ def attribution(question: str, state: AnswerState, deps: Deps) -> dict[str, obje
 
 def judge(state: AnswerState, runtime: Runtime[Deps], revision: bool = True) -> JudgeUpdate:
     """Decide relevance of additions, conflicts between facts and sufficiency; never writes memory."""
-    deps = deps_of(runtime)
+    return drive(judge_steps(state, deps_of(runtime), revision), deps_of(runtime))
+
+
+def judge_steps(state: AnswerState, deps: Deps, revision: bool = True) -> Steps[JudgeUpdate]:
+    """``judge``'s body, for the sync and the async path (``agentrag.agents.steps``)."""
     cfg = deps.settings.decisions
     question = state["question"]
     items = {h.item.id: h.item for h in state.get("hits", [])}
@@ -161,9 +167,8 @@ def judge(state: AnswerState, runtime: Runtime[Deps], revision: bool = True) -> 
     checked = {str(d.get("evidence")) for d in decisions if d.get("kind") == "relevant"}
     added = [e for e in shown if e.id not in floor and e.status == "active" and e.id not in checked]
     for e in added[: cfg.max_relevance_checks if cfg.drop_below > 0 else 0]:
-        d = ask_yes_no(deps.llm, deps.prompts.render("judge/relevant", question=question,
-                                                     passage=e.text[: cfg.judge_passage_chars]),
-                       top_logprobs=cfg.top_logprobs)
+        d = yield YesNoCall(deps.prompts.render("judge/relevant", question=question,
+                                                passage=e.text[: cfg.judge_passage_chars]), cfg.top_logprobs)
         drop = d.below(cfg.drop_below)
         decisions.append(record("relevant", d, cfg.drop_below, "drop" if drop else "keep", evidence=e.id))
         if drop:
@@ -173,9 +178,8 @@ def judge(state: AnswerState, runtime: Runtime[Deps], revision: bool = True) -> 
     if revision and cfg.conflict_above < 1.0:
         by_id = {e.id: e for e in kept}
         for a, b in conflict_pairs(kept, items, question, cfg.max_conflict_checks):
-            d = ask_yes_no(deps.llm, deps.prompts.render("judge/contradict", older=a.text[: cfg.judge_passage_chars],
-                                                         newer=b.text[: cfg.judge_passage_chars]),
-                           top_logprobs=cfg.top_logprobs)
+            d = yield YesNoCall(deps.prompts.render("judge/contradict", older=a.text[: cfg.judge_passage_chars],
+                                                    newer=b.text[: cfg.judge_passage_chars]), cfg.top_logprobs)
             call = "refresh" if d.at_least(cfg.refresh_above) else "revise" if d.at_least(cfg.conflict_above) \
                 else "no conflict"
             c = orient(Conflict(older=a.id, newer=b.id, reason=f"contradiction, P={d.p_yes}"), items, by_id)
@@ -189,7 +193,7 @@ def judge(state: AnswerState, runtime: Runtime[Deps], revision: bool = True) -> 
         prompt = deps.prompts.render(
             "judge/sufficient", question=question, passages=numbered(kept, items, cfg.judge_passage_chars)
         )
-        d = ask_yes_no(deps.llm, prompt, top_logprobs=cfg.top_logprobs)
+        d = yield YesNoCall(prompt, cfg.top_logprobs)
         outcome = sufficiency(d, cfg)
     decisions.append(record("sufficient", d, cfg.sufficient_above, outcome, round=state.get("round", 0)))
     escalation = "" if outcome in ("sufficient", "abstain") else f"judge: {outcome} (P={d.p_yes})"
@@ -198,6 +202,11 @@ def judge(state: AnswerState, runtime: Runtime[Deps], revision: bool = True) -> 
                       conflicts=tuple(conflicts))
     return {"verdict": verdict, "queries": [], "dropped": dropped, "decisions": decisions, "escalation": escalation}
 
+
+judge_node = node(judge_steps)
+"""``judge`` as a graph node with a sync and an async body."""
+judge_node_no_revision = node(lambda state, deps: judge_steps(state, deps, revision=False), name="judge")
+"""The Judge without evidence revision (the ablation), as a node."""
 
 Next = Literal["refresh", "revise", "note", "answer"]
 

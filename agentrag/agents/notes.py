@@ -20,9 +20,9 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from agentrag.agents.evidence import add_inferences, numbered, shown_to_answer
+from agentrag.agents.steps import Ask, Steps, drive, node
 from agentrag.deps import Deps, deps_of
 from agentrag.errors import ParseError
-from agentrag.llm.structured import structured
 from agentrag.settings import NotesConfig
 from agentrag.state import AnswerState
 from agentrag.types import Evidence, Note, ShortText
@@ -78,7 +78,11 @@ def stop_reason(rejected: int, steps: int, unique_items: int, new_queries: int, 
 
 def take_note(state: AnswerState, runtime: Runtime[Deps]) -> NoteUpdate:
     """Refine the note with evidence not yet noted; keep it only if the reviewer prefers it."""
-    deps = deps_of(runtime)
+    return drive(take_note_steps(state, deps_of(runtime)), deps_of(runtime))
+
+
+def take_note_steps(state: AnswerState, deps: Deps) -> Steps[NoteUpdate]:
+    """``take_note``'s body, for the sync and the async path (``agentrag.agents.steps``)."""
     question = state["question"]
     current = state.get("note")
     pool = list(state.get("evidence", []))
@@ -90,8 +94,7 @@ def take_note(state: AnswerState, runtime: Runtime[Deps]) -> NoteUpdate:
     rejected, steps = state.get("notes_rejected", 0), state.get("notes_steps", 0) + 1
     newest = max((int(e.id[1:]) for e in pool), default=0)
     try:
-        reply = structured(
-            deps.llm,
+        reply = yield Ask(
             deps.prompts.render(
                 "notes/update",
                 question=question,
@@ -100,7 +103,6 @@ def take_note(state: AnswerState, runtime: Runtime[Deps]) -> NoteUpdate:
                 asked=asked,
             ),
             NoteReply,
-            prompts=deps.prompts,
         )
     except ParseError as exc:
         log.warning("note update unusable; counting it as rejected: %s", exc)
@@ -108,7 +110,7 @@ def take_note(state: AnswerState, runtime: Runtime[Deps]) -> NoteUpdate:
     note = current
     if reply is not None:
         candidate = Note(text=reply.note.strip(), round=steps, accepted=True)
-        if current is None or _better(deps, question, current.text, candidate.text):
+        if current is None or (yield from _better(deps, question, current.text, candidate.text)):
             note = candidate
             ids = [e.id for e in fresh]
             pool = add_inferences(
@@ -135,18 +137,18 @@ def take_note(state: AnswerState, runtime: Runtime[Deps]) -> NoteUpdate:
     }
 
 
-def _better(deps: Deps, question: str, old: str, new: str) -> bool:
+def _better(deps: Deps, question: str, old: str, new: str) -> Steps[bool]:
     try:
-        review = structured(
-            deps.llm,
-            deps.prompts.render("notes/review", question=question, old=old, new=new),
-            NoteReview,
-            prompts=deps.prompts,
-        )
+        review: NoteReview = yield Ask(deps.prompts.render("notes/review", question=question, old=old, new=new),
+                                       NoteReview)
     except ParseError as exc:
         log.warning("note review unusable; keeping the old note: %s", exc)
         return False
     return review.better
+
+
+take_note_node = node(take_note_steps)
+"""``take_note`` as a graph node with a sync and an async body."""
 
 
 def route_after_note(state: AnswerState) -> Literal["retrieve", "answer"]:

@@ -90,6 +90,20 @@ def connect(dsn: str) -> Any:
         raise StoreUnavailableError(f"cannot reach the Postgres state store ({why}); check state.dsn") from exc
 
 
+def _schema_ready(conn: Any) -> bool:
+    """Whether the last objects ``_SCHEMA`` creates exist (catalog reads take no lock on the tables).
+
+    A worker that starts while others write must not run ``_SCHEMA``: its ``DROP/CREATE
+    TRIGGER`` after ``CREATE INDEX`` upgrades a table lock and deadlocks against their
+    inserts (seen by ``agentrag bench serve`` with two workers).
+    """
+    row = conn.execute(
+        "SELECT to_regclass('agentrag_provenance_dst') IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'agentrag_history_no_change')"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 class PostgresLedger:
     """``Ledger`` on Postgres; one connection per process, shared by threads under a lock."""
 
@@ -99,6 +113,8 @@ class PostgresLedger:
         self._lock = threading.RLock()
         self.reconnects = 0
         """How often a lost connection was replaced (a Postgres restart costs one)."""
+        if _schema_ready(self._conn):  # no DDL on a live schema: its table locks deadlock other workers' writes
+            return
         with self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             self._conn.execute(_SCHEMA)

@@ -78,28 +78,52 @@ def from_text(text: str) -> YesNo:
     return YesNo(p_yes=None, source="unparsable", text=text[:40])
 
 
-def ask_yes_no(llm: BaseChatModel, prompt: RenderedPrompt, *, top_logprobs: int = 20) -> YesNo:
-    """Ask a yes/no prompt; P(yes) from log-probabilities where the backend has them, else the word."""
+def _request(llm: BaseChatModel, prompt: RenderedPrompt, top_logprobs: int) -> tuple[list[BaseMessage], dict[str, Any]]:
     messages: list[BaseMessage] = [SystemMessage(prompt.system), HumanMessage(prompt.user)]
     kwargs: dict[str, Any] = {}
-    ours = isinstance(llm, AgentChatModel)
     if isinstance(llm, AgentChatModel):
         kwargs["prompt_id"] = prompt.id
         kwargs["max_tokens"] = prompt.max_tokens or 2
         if llm.supports_logprobs:
             kwargs["top_logprobs"] = top_logprobs
-    try:
-        reply = llm.invoke(messages, **kwargs)
-    except BackendUnavailableError:
-        raise  # a dead or hung server: stop the run now, not after one more timeout per remaining decision
-    except BackendError as exc:
-        log.warning("decision %s failed; unparsable: %s", prompt.id, exc)
-        return YesNo(p_yes=None, source="unparsable", text=str(exc)[:40])
+    return messages, kwargs
+
+
+def _failed(prompt: RenderedPrompt, exc: BackendError) -> YesNo:
+    log.warning("decision %s failed; unparsable: %s", prompt.id, exc)
+    return YesNo(p_yes=None, source="unparsable", text=str(exc)[:40])
+
+
+def _read(llm: BaseChatModel, prompt: RenderedPrompt, reply: BaseMessage) -> YesNo:
     text = reply.content if isinstance(reply.content, str) else str(reply.content)
-    top = reply.response_metadata.get("top_logprobs") if ours else None
+    top = reply.response_metadata.get("top_logprobs") if isinstance(llm, AgentChatModel) else None
     if top:
         p, mass = p_yes_from(top)
         if p is not None:
             return YesNo(p_yes=round(p, 4), source="logprobs", mass=round(mass, 4), text=text[:40])
         log.info("decision %s: no yes/no token among the likeliest (%s); reading the word", prompt.id, list(top)[:5])
     return from_text(text)
+
+
+def ask_yes_no(llm: BaseChatModel, prompt: RenderedPrompt, *, top_logprobs: int = 20) -> YesNo:
+    """Ask a yes/no prompt; P(yes) from log-probabilities where the backend has them, else the word."""
+    messages, kwargs = _request(llm, prompt, top_logprobs)
+    try:
+        reply = llm.invoke(messages, **kwargs)
+    except BackendUnavailableError:
+        raise  # a dead or hung server: stop the run now, not after one more timeout per remaining decision
+    except BackendError as exc:
+        return _failed(prompt, exc)
+    return _read(llm, prompt, reply)
+
+
+async def aask_yes_no(llm: BaseChatModel, prompt: RenderedPrompt, *, top_logprobs: int = 20) -> YesNo:
+    """Async ``ask_yes_no``."""
+    messages, kwargs = _request(llm, prompt, top_logprobs)
+    try:
+        reply = await llm.ainvoke(messages, **kwargs)
+    except BackendUnavailableError:
+        raise  # a dead or hung server: stop the run now, not after one more timeout per remaining decision
+    except BackendError as exc:
+        return _failed(prompt, exc)
+    return _read(llm, prompt, reply)

@@ -4,7 +4,8 @@ The endpoint is not the model class: a vLLM server, a llama.cpp server or a host
 API are all this backend with another ``base_url``. Structured output goes through
 ``response_format`` json_schema, which vLLM enforces with guided decoding. Async
 methods use the async client so many graph runs can be in flight at once and the
-server can batch them.
+server can batch them. With ``base_urls`` the requests are spread over several
+replicas by outstanding requests, with failover (``agentrag.llm.replicas``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import PrivateAttr
 from agentrag.errors import BackendError, BackendUnavailableError
 from agentrag.faults import http_transport_error
 from agentrag.llm.base import AgentChatModel, final_message, to_openai_messages, usage_chunk
+from agentrag.llm.replicas import Replica, ReplicaPool
 from agentrag.settings import OpenAIConfig
 
 log = logging.getLogger(__name__)
@@ -67,29 +69,42 @@ class OpenAIChatModel(AgentChatModel):
     supports_logprobs: ClassVar[bool] = True
 
     config: OpenAIConfig = OpenAIConfig()
-    _client: openai.OpenAI | None = PrivateAttr(default=None)
-    _aclient: openai.AsyncOpenAI | None = PrivateAttr(default=None)
+    _replica_pool: ReplicaPool | None = PrivateAttr(default=None)
     _model: str | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
         return "agentrag-openai"
 
-    def _sync(self) -> openai.OpenAI:
-        if self._client is None:
+    @property
+    def pool(self) -> ReplicaPool:
+        """The servers: ``base_urls`` when given (least outstanding, failover), else ``base_url`` alone."""
+        if self._replica_pool is None:
             c = self.config
-            self._client = openai.OpenAI(
-                base_url=c.base_url, api_key=c.api_key, timeout=c.timeout_s, max_retries=c.max_retries
-            )
-        return self._client
+            self._replica_pool = ReplicaPool(c.base_urls or [c.base_url], down_s=c.replica_down_s)
+        return self._replica_pool
 
-    def _async(self) -> openai.AsyncOpenAI:
-        if self._aclient is None:
+    def _retries(self) -> int:
+        # with several replicas the failover is the retry: the client's own backoff would delay it
+        return self.config.max_retries if len(self.pool) == 1 else 0
+
+    def _sync(self, replica: Replica) -> openai.OpenAI:
+        client = replica.clients.get("sync")
+        if not isinstance(client, openai.OpenAI):
             c = self.config
-            self._aclient = openai.AsyncOpenAI(
-                base_url=c.base_url, api_key=c.api_key, timeout=c.timeout_s, max_retries=c.max_retries
+            client = replica.clients["sync"] = openai.OpenAI(
+                base_url=replica.url, api_key=c.api_key, timeout=c.timeout_s, max_retries=self._retries()
             )
-        return self._aclient
+        return client
+
+    def _async(self, replica: Replica) -> openai.AsyncOpenAI:
+        client = replica.clients.get("async")
+        if not isinstance(client, openai.AsyncOpenAI):
+            c = self.config
+            client = replica.clients["async"] = openai.AsyncOpenAI(
+                base_url=replica.url, api_key=c.api_key, timeout=c.timeout_s, max_retries=self._retries()
+            )
+        return client
 
     @property
     def model_name(self) -> str:
@@ -99,25 +114,32 @@ class OpenAIChatModel(AgentChatModel):
                 self._model = self.config.model
             else:
                 try:
-                    models = self._sync().models.list().data
+                    models = self.pool.call(lambda r: self._sync(r).models.list().data)
                 except _FAILURES as exc:
                     raise self._error(exc) from exc
                 if not models:
-                    raise BackendError(f"the server at {self.config.base_url} serves no models")
+                    raise BackendError(f"the server at {self._where} serves no models")
                 self._model = models[0].id
         return self._model
 
     async def _amodel_name(self) -> str:
         """``model_name`` without blocking the event loop on the first async call."""
         if self._model is None and not self.config.model:
+            async def listed(r: Replica) -> Any:
+                return (await self._async(r).models.list()).data
+
             try:
-                models = (await self._async().models.list()).data
+                models = await self.pool.acall(listed)
             except _FAILURES as exc:
                 raise self._error(exc) from exc
             if not models:
-                raise BackendError(f"the server at {self.config.base_url} serves no models")
+                raise BackendError(f"the server at {self._where} serves no models")
             self._model = models[0].id
         return self.model_name
+
+    @property
+    def _where(self) -> str:
+        return ", ".join(r.url for r in self.pool.replicas)
 
     def _error(self, exc: Exception) -> BackendError:
         """One typed error per failure; ``BackendUnavailableError`` where waiting and retrying later may help.
@@ -126,7 +148,7 @@ class OpenAIChatModel(AgentChatModel):
         errors, timeouts, 408/409/429/5xx), so the attempts per call are bounded by
         ``1 + max_retries``; the message says how many were made.
         """
-        where, tries = self.config.base_url, self.config.max_retries + 1
+        where, tries = self._where, self.config.max_retries + 1
         after = f" ({tries} attempt{'s' if tries > 1 else ''})"
         match exc:
             case openai.APITimeoutError():
@@ -206,7 +228,7 @@ class OpenAIChatModel(AgentChatModel):
     ) -> ChatResult:
         req = self._request(messages, stop, kwargs)
         try:
-            out = self._sync().chat.completions.create(**req)
+            out = self.pool.call(lambda r: self._sync(r).chat.completions.create(**req))
         except _FAILURES as exc:
             raise self._error(exc) from exc
         return self._result(out)
@@ -220,7 +242,7 @@ class OpenAIChatModel(AgentChatModel):
     ) -> ChatResult:
         req = self._request(messages, stop, kwargs, await self._amodel_name())
         try:
-            out = await self._async().chat.completions.create(**req)
+            out = await self.pool.acall(lambda r: self._async(r).chat.completions.create(**req))
         except _FAILURES as exc:
             raise self._error(exc) from exc
         return self._result(out)
@@ -235,7 +257,14 @@ class OpenAIChatModel(AgentChatModel):
         req = self._request(messages, stop, kwargs)
         finished = False
         try:
-            stream = self._sync().chat.completions.create(**req, stream=True, stream_options={"include_usage": True})
+            replica, stream = self.pool.open(
+                lambda r: self._sync(r).chat.completions.create(
+                    **req, stream=True, stream_options={"include_usage": True}
+                )
+            )
+        except _FAILURES as exc:
+            raise self._error(exc) from exc
+        try:
             for part in stream:
                 finished = finished or _finish_reason(part) is not None
                 chunk = self._chunk(part)
@@ -246,6 +275,8 @@ class OpenAIChatModel(AgentChatModel):
                 yield chunk
         except _FAILURES as exc:
             raise self._error(exc) from exc
+        finally:
+            self.pool.finish(replica)
         self._check_finished(finished)
 
     async def _astream(
@@ -258,9 +289,14 @@ class OpenAIChatModel(AgentChatModel):
         req = self._request(messages, stop, kwargs, await self._amodel_name())
         finished = False
         try:
-            stream = await self._async().chat.completions.create(
-                **req, stream=True, stream_options={"include_usage": True}
+            replica, stream = await self.pool.aopen(
+                lambda r: self._async(r).chat.completions.create(
+                    **req, stream=True, stream_options={"include_usage": True}
+                )
             )
+        except _FAILURES as exc:
+            raise self._error(exc) from exc
+        try:
             async for part in stream:
                 finished = finished or _finish_reason(part) is not None
                 chunk = self._chunk(part)
@@ -271,6 +307,8 @@ class OpenAIChatModel(AgentChatModel):
                 yield chunk
         except _FAILURES as exc:
             raise self._error(exc) from exc
+        finally:
+            self.pool.finish(replica)
         self._check_finished(finished)
 
     def _check_finished(self, finished: bool) -> None:
@@ -281,7 +319,7 @@ class OpenAIChatModel(AgentChatModel):
         """
         if not finished:
             raise BackendUnavailableError(
-                f"the stream from {self.config.base_url} ended before the reply was complete (no finish_reason)"
+                f"the stream from {self._where} ended before the reply was complete (no finish_reason)"
             )
 
     @staticmethod
@@ -298,15 +336,19 @@ class OpenAIChatModel(AgentChatModel):
         return ChatGenerationChunk(message=AIMessageChunk(content=piece)) if piece else None
 
     def close(self) -> None:
-        """Close HTTP connection pools (the async pool is dropped; it closes with its event loop)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        self._aclient = None
+        """Close HTTP connection pools (the async pools are dropped; they close with their event loop)."""
+        if self._replica_pool is not None:
+            for r in self._replica_pool.replicas:
+                client = r.clients.pop("sync", None)
+                if isinstance(client, openai.OpenAI):
+                    client.close()
+                r.clients.pop("async", None)
 
     async def aclose(self) -> None:
-        """Close both HTTP connection pools from async code."""
-        if self._aclient is not None:
-            await self._aclient.close()
-            self._aclient = None
+        """Close every HTTP connection pool from async code."""
+        if self._replica_pool is not None:
+            for r in self._replica_pool.replicas:
+                client = r.clients.pop("async", None)
+                if isinstance(client, openai.AsyncOpenAI):
+                    await client.close()
         self.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Generator
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -37,31 +38,47 @@ def extract_json(text: str) -> str:
     return text[start : end + 1] if 0 <= start < end else text.strip()
 
 
-def _call(llm: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
-    try:
-        reply = llm.invoke(messages, **kwargs)
-    except ParseError:
-        raise
-    except Exception as exc:  # any backend failure becomes one typed error with the cause attached
-        if isinstance(exc, BackendError):
-            raise
-        raise BackendError(f"generator call for prompt {kwargs.get('prompt_id')!r} failed: {exc}") from exc
+def _text(reply: Any) -> str:
     return reply.content if isinstance(reply.content, str) else str(reply.content)
 
 
-def structured(
-    llm: BaseChatModel,
-    prompt: RenderedPrompt,
-    schema: type[T],
-    *,
-    max_tokens: int | None = None,
-    prompts: PromptLibrary | None = None,
-) -> T:
-    """Ask ``llm`` for ``prompt`` and return a validated ``schema`` instance."""
-    library = prompts or default_library()
+def _failed(exc: Exception, kwargs: dict[str, Any]) -> Exception:
+    """Any backend failure becomes one typed error with the cause attached (ours pass through)."""
+    if isinstance(exc, ParseError | BackendError):
+        return exc
+    return BackendError(f"generator call for prompt {kwargs.get('prompt_id')!r} failed: {exc}")
+
+
+def _call(llm: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+    try:
+        return _text(llm.invoke(messages, **kwargs))
+    except Exception as exc:
+        err = _failed(exc, kwargs)
+        if err is exc:
+            raise
+        raise err from exc
+
+
+async def _acall(llm: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+    try:
+        return _text(await llm.ainvoke(messages, **kwargs))
+    except Exception as exc:
+        err = _failed(exc, kwargs)
+        if err is exc:
+            raise
+        raise err from exc
+
+
+Exchange = Generator[list[BaseMessage], str, T]
+"""The structured-output dialogue without I/O: yields the messages to send, receives the reply text."""
+
+
+def _exchange(
+    llm: BaseChatModel, prompt: RenderedPrompt, schema: type[T], max_tokens: int | None, library: PromptLibrary,
+    kwargs: dict[str, Any],
+) -> Exchange[T]:
     schema_json = schema.model_json_schema()
     constrained = isinstance(llm, AgentChatModel) and llm.supports_json_schema
-    kwargs: dict[str, Any] = {}
     max_tokens = max_tokens or prompt.max_tokens
     if isinstance(llm, AgentChatModel):
         kwargs["prompt_id"] = prompt.id
@@ -74,18 +91,58 @@ def structured(
         user += "\n\n" + library.render("common/json_reply", schema=json.dumps(schema_json)).user
     messages: list[BaseMessage] = [SystemMessage(prompt.system), HumanMessage(user)]
 
-    raw = _call(llm, messages, kwargs)
+    raw = yield messages
     try:
         return schema.model_validate_json(extract_json(raw))
     except ValidationError as first:
         log.warning("prompt %s: reply did not validate as %s, retrying once", prompt.id, schema.__name__)
         retry = library.render("common/json_retry", error=_short(first), schema=json.dumps(schema_json))
-        messages += [AIMessage(raw), HumanMessage(retry.user)]
-        raw2 = _call(llm, messages, kwargs)
+        messages = [*messages, AIMessage(raw), HumanMessage(retry.user)]
+        raw2 = yield messages
         try:
             return schema.model_validate_json(extract_json(raw2))
         except ValidationError as second:
             raise ParseError(prompt.id, schema.__name__, raw2, _short(second)) from second
+
+
+def structured(
+    llm: BaseChatModel,
+    prompt: RenderedPrompt,
+    schema: type[T],
+    *,
+    max_tokens: int | None = None,
+    prompts: PromptLibrary | None = None,
+) -> T:
+    """Ask ``llm`` for ``prompt`` and return a validated ``schema`` instance."""
+    kwargs: dict[str, Any] = {}
+    talk = _exchange(llm, prompt, schema, max_tokens, prompts or default_library(), kwargs)
+    try:
+        messages = next(talk)
+        while True:
+            messages = talk.send(_call(llm, messages, kwargs))
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+async def astructured(
+    llm: BaseChatModel,
+    prompt: RenderedPrompt,
+    schema: type[T],
+    *,
+    max_tokens: int | None = None,
+    prompts: PromptLibrary | None = None,
+) -> T:
+    """Async ``structured``: the call awaits the backend (the OpenAI backend's async client), holding no thread."""
+    kwargs: dict[str, Any] = {}
+    talk = _exchange(llm, prompt, schema, max_tokens, prompts or default_library(), kwargs)
+    try:
+        messages = next(talk)
+        while True:
+            messages = talk.send(await _acall(llm, messages, kwargs))
+    except StopIteration as done:
+        result: T = done.value
+        return result
 
 
 def _short(err: ValidationError) -> str:
