@@ -158,7 +158,7 @@ def test_backend_failures_are_503_504_502_with_one_body(embedder, tmp_path):
     try:
         with TestClient(create_app(rag=rag, auth=False)) as client:
             r = client.post("/v1/chat/completions", json=turn)
-            body = _is_error(r, 503, "BackendError")
+            body = _is_error(r, 503, "BackendUnavailableError")
             assert "cannot reach" in body["detail"] and r.headers["retry-after"] == "1"
             with client.stream("POST", "/v1/chat/completions", json={**turn, "stream": True}) as resp:
                 lines = [line for line in resp.iter_lines() if line]

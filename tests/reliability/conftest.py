@@ -77,7 +77,7 @@ def http_client() -> Iterator[Callable[[AgentRAG], Any]]:
     clients: list[Any] = []
 
     def build(rag: AgentRAG) -> Any:
-        client = TestClient(create_app(rag=rag), raise_server_exceptions=False)
+        client = TestClient(create_app(rag=rag, auth=False), raise_server_exceptions=False)  # keys: tests/test_openai_serve.py
         client.__enter__()
         clients.append(client)
         return client
