@@ -20,10 +20,12 @@ from agentrag.checkpoints import checkpoint_path
 from agentrag.deps import Deps
 from agentrag.derivation import DeriveMode
 from agentrag.errors import InputError
-from agentrag.ingest import Document, documents_from, to_raw_items
+from agentrag.ingest import Document, check_raw_items, documents_from, to_raw_items
 from agentrag.ledger.queue_base import JobQueue
 from agentrag.llm.usage import UsageTracker
 from agentrag.memory.embedder import Embedder
+from agentrag.memory.inputs import check_text
+from agentrag.memory.namespaces import validate_namespace
 from agentrag.memory.store import Explanation, HistoryEntry, MemoryStore, SearchFilters
 from agentrag.prompts import PromptLibrary, default_library
 from agentrag.runner import GRAPHS, GraphRunner, RunScope, build_graph
@@ -48,7 +50,7 @@ def check_question(question: str) -> str:
         raise InputError(f"question is {len(q)} characters; the limit is {MAX_QUESTION_CHARS}")
     if "\x00" in q:
         raise InputError("question contains NUL bytes; is it binary data?")
-    return q
+    return check_text(q, what="question", max_chars=MAX_QUESTION_CHARS)  # control characters, lone surrogates
 
 
 class AgentRAG:
@@ -132,6 +134,7 @@ class AgentRAG:
         in time order, so a later session can supersede an earlier one's facts.
         Idempotent: re-adding the same input writes nothing new.
         """
+        validate_namespace(namespace)
         docs = documents_from(data, source_id=source_id, max_chars=self.settings.max_input_chars)
         return self.add_items(to_raw_items(docs, namespace), namespace=namespace, derive=derive, thread_id=thread_id)
 
@@ -154,6 +157,7 @@ class AgentRAG:
             raise InputError(f"items belong to namespaces {sorted(foreign)}, not {namespace!r}")
         if any(i.level != "raw" for i in items):
             raise InputError("add_items takes raw items; facts and episodes are derived by the Constructor")
+        check_raw_items(items, self.settings.memory.max_item_chars)
         tracker = UsageTracker()
         report = IngestReport(raw=len(items))
         done = 0

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentrag.errors import InputError
 from agentrag.memory.chunking import chunk_text
+from agentrag.memory.inputs import check_text as check_unicode_text
 from agentrag.memory.loaders import record_fields
 from agentrag.types import MemoryItem
 
@@ -38,9 +39,24 @@ class Document(BaseModel):
     chunk: bool = True
     """Split long text into chunks (documents); chat turns are kept whole."""
 
+    @field_validator("event_time")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """Convert to UTC now: a time with no UTC equivalent is a 422 here, not an overflow mid-write."""
+        if value is None:
+            return None
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError(f"time {value.isoformat()} is out of range once converted to UTC") from exc
+
 
 def check_text(text: str, where: str, max_chars: int) -> str:
-    """Refuse empty, binary or oversized text, naming where it came from."""
+    """Refuse empty, binary, non-Unicode or oversized text, naming where it came from.
+
+    The same rules the store applies to each item (``memory.inputs``), checked
+    before the ingest graph starts, so a refused input leaves no checkpoint either.
+    """
     if not isinstance(text, str):
         raise InputError(f"{where}: text must be a string, got {type(text).__name__}")
     if not text.strip():
@@ -49,7 +65,14 @@ def check_text(text: str, where: str, max_chars: int) -> str:
         raise InputError(f"{where}: text contains NUL bytes; is it a binary file?")
     if len(text) > max_chars:
         raise InputError(f"{where}: text has {len(text):,} characters; the limit is {max_chars:,} (max_input_chars)")
+    check_unicode_text(text, what=f"{where}: text", max_chars=max_chars)
     return text
+
+
+def check_raw_items(items: Iterable[MemoryItem], max_item_chars: int) -> None:
+    """Refuse items the store would refuse, before a graph run starts (and checkpoints them)."""
+    for item in items:
+        check_unicode_text(item.text, what=f"text of item {item.id}", max_chars=max_item_chars)
 
 
 def _digest(text: str) -> str:
@@ -63,7 +86,12 @@ def documents_from(
     max_chars: int = 2_000_000,
 ) -> list[Document]:
     """Accept a string, a ``Document``, a message dict (role/speaker + content) or a list of them."""
-    many = [data] if isinstance(data, str | Document | dict) else list(data)
+    if isinstance(data, str | Document | dict):
+        many: list[Any] = [data]
+    elif isinstance(data, Iterable) and not isinstance(data, bytes | bytearray | memoryview):
+        many = list(data)
+    else:
+        raise InputError(f"expected str, Document, dict or a list of them, got {type(data).__name__}")
     if not many:
         raise InputError("nothing to add: the input is empty")
     docs: list[Document] = []

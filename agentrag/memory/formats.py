@@ -157,6 +157,10 @@ def load_path(
     out = Loaded()
     files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
     for f in files:
+        escape = _outside(f, path)
+        if escape:
+            out.skipped.append((f, escape))
+            continue
         try:
             got = load_file(f, namespace, root=root, max_chars=max_chars)
         except InputError as exc:
@@ -169,6 +173,19 @@ def load_path(
         listed = "; ".join(f"{p.name}: {why}" for p, why in out.skipped[:5])
         raise InputError(f"{path}: nothing readable found" + (f" ({listed})" if listed else ""))
     return out
+
+
+def _outside(f: Path, folder: Path) -> str | None:
+    """Why a file found in ``folder`` must not be read: a symlink (at any depth) leading out of it.
+
+    A folder is a promise about what gets ingested; a link inside it to
+    ``/etc/passwd`` or ``~/.ssh`` must not widen that promise, so it is skipped
+    (and reported) without being opened.
+    """
+    target = f.resolve()
+    if target.is_relative_to(folder.resolve()):
+        return None
+    return f"a symlink to {target}, outside {folder}; not followed"
 
 
 def _hidden(rel: Path) -> bool:
@@ -188,7 +205,7 @@ def is_locomo(path: Path) -> bool:
         return False
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError):
         return False  # the record loader reports the error with its line number
     first = data[0] if isinstance(data, list) and data else data
     return isinstance(first, dict) and isinstance(first.get("conversation"), dict)
@@ -236,6 +253,8 @@ def _records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+        except RecursionError as exc:
+            raise InputError(f"{path}: {loaders.TOO_DEEP}") from exc
         rows = data if isinstance(data, list) else [data]
         out = [(1 + i, r) for i, r in enumerate(rows)]  # no line numbers inside one JSON value: record numbers
         for n, r in out:
@@ -250,6 +269,8 @@ def _records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: malformed JSON at line {n}, column {exc.colno}: {exc.msg}") from exc
+        except RecursionError as exc:
+            raise InputError(f"{path}: line {n}: {loaders.TOO_DEEP}") from exc
         if not isinstance(row, dict):
             raise InputError(f"{path}: line {n} is {type(row).__name__}, expected a JSON object")
         pairs.append((n, row))

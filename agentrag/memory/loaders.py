@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 _SESSION_KEY = re.compile(r"session_(\d+)")
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
 LOCOMO_TIME_FORMAT = "%I:%M %p on %d %B, %Y"
+TOO_DEEP = "JSON nested too deeply to read (is it hostile or generated?)"
 
 
 def parse_locomo_time(value: str) -> datetime:
@@ -51,7 +52,7 @@ def read_json_or_jsonl(path: Path) -> list[dict[str, Any]]:
     """Records of a ``.json`` list/object or a ``.jsonl`` file, with errors that name the line."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    text = read_text_file(path)
     try:
         if path.suffix == ".jsonl":
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -60,6 +61,8 @@ def read_json_or_jsonl(path: Path) -> list[dict[str, Any]]:
             rows = data if isinstance(data, list) else [data]
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise InputError(f"{path}: {TOO_DEEP}") from exc
     if not all(isinstance(r, dict) for r in rows):
         raise InputError(f"{path}: expected JSON objects")
     return rows
@@ -237,22 +240,32 @@ def record_fields(row: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def parse_time(value: object, where: str) -> datetime:
-    """An aware datetime from ISO 8601 (``2023-01-05T10:00:00Z``, ``2023-01-05``), LoCoMo's format or epoch seconds."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=UTC)
+    """An aware UTC datetime from ISO 8601 (``2023-01-05T10:00:00Z``, ``2023-01-05``), LoCoMo's format or epoch seconds.
+
+    Converted to UTC here, so a time that exists in its own zone but not in UTC
+    (``9999-12-31T23:59:59-14:00``) or an epoch of 1e20 is refused by name now,
+    not found out as an overflow halfway through a write.
+    """
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:80] + "..."
+    try:
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, ValueError, OSError) as exc:
+        raise InputError(f"{where}: time {shown} is out of range ({exc})") from exc
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip())
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         except ValueError:
-            pass
+            parsed = None
+        if parsed is not None:
+            return parse_time(parsed, where)
         try:
             return parse_locomo_time(value)
         except InputError:
             pass
-    raise InputError(f"{where}: time {value!r} is not an ISO date/time (e.g. 2023-01-05T10:00:00Z)")
+    raise InputError(f"{where}: time {shown} is not an ISO date/time (e.g. 2023-01-05T10:00:00Z)")
 
 
 def read_text_file(path: Path) -> str:

@@ -21,7 +21,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentrag.api import AgentRAG, IngestReport
+from agentrag.api import AgentRAG, IngestReport, check_question
 from agentrag.derivation import start_derivation, stop_workers
 from agentrag.errors import AgentRagError, NotFoundError
 from agentrag.ingest import Document
@@ -81,6 +81,15 @@ class ForgetRequest(BaseModel):
     reason: str = "forget requested via API"
 
 
+_ASK_200: dict[str, Any] = {
+    "description": "the Answer, or with `stream` server-sent events: node, token, then answer (or error)",
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Answer"}},
+        "text/event-stream": {},  # events: node, token, answer (an Answer) or error (an ErrorBody)
+    },
+}
+
+
 def create_app(settings: Settings | None = None, rag: AgentRAG | None = None, *, auth: bool | None = None) -> FastAPI:
     """Build the app; pass ``rag`` to share an instance (tests, embedding in a larger app).
 
@@ -134,11 +143,13 @@ def create_app(settings: Settings | None = None, rag: AgentRAG | None = None, *,
 
     mount_openai(app)  # /v1/chat/completions and /v1/models: OpenAI clients and chat UIs
 
-    @app.post("/v1/{namespace}/ask", response_model=None, responses=responses(502, 503, 504))
+    @app.post("/v1/{namespace}/ask", response_model=None, responses={**responses(502, 503, 504), 200: _ASK_200})
     async def ask(namespace: UserNamespace, body: AskRequest, request: Request) -> Answer | StreamingResponse:
         """Answer a question from the namespace's memory, with citations (or abstain)."""
         r = get(request)
         if body.stream:
+            check_question(body.question)  # bad input is a 422 before the stream's 200 starts
+            r.runner.scope(namespace, body.thread_id)
             return StreamingResponse(_sse(r, body.question, namespace, body.thread_id), media_type="text/event-stream")
         return await r.aask(body.question, namespace=namespace, thread_id=body.thread_id)
 

@@ -152,8 +152,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        names = {401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
-        response = error_response(exc.status_code, names.get(exc.status_code, "HTTPError"), str(exc.detail))
+        names = {400: "MalformedJSON", 401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed",
+                 413: "PayloadTooLarge"}
+        response = error_response(exc.status_code, names.get(exc.status_code, "HTTPError"), _detail(exc))
         response.headers.update(exc.headers or {})
         return response
 
@@ -161,6 +162,17 @@ def install(app: FastAPI) -> None:
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "InternalError", f"internal error ({type(exc).__name__}); see the server log")
+
+
+def _detail(exc: HTTPException) -> str:
+    """FastAPI's 400 for a body it could not parse says only that; say why (too deep, not UTF-8)."""
+    match exc.__cause__:
+        case RecursionError():
+            return "request body is not usable JSON: nested too deeply"
+        case UnicodeDecodeError() as bad:
+            return f"request body is not UTF-8 ({bad.reason} at byte {bad.start})"
+        case _:
+            return str(exc.detail)
 
 
 class BodyLimit:
