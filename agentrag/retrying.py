@@ -16,13 +16,23 @@ from __future__ import annotations
 
 from langgraph.types import RetryPolicy
 
-from agentrag.errors import ConflictError, InputError, NotFoundError, ParseError, PromptError
+from agentrag.errors import (
+    BackendUnavailableError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    ParseError,
+    PromptError,
+)
 
 MAX_ATTEMPTS = 3
 """Tries per node run, the first included: two retries over about 1.5 s before the error surfaces."""
 
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _PERMANENT = (ParseError, InputError, ConflictError, NotFoundError, PromptError)
+_ALREADY_RETRIED = (BackendUnavailableError,)
+"""The generator client's own verdict after its ``1 + max_retries`` attempts (each up to the timeout):
+retrying the node would multiply the wait on a dead server (the fault suite counts the attempts)."""
 
 
 def _chain(exc: BaseException, depth: int = 6) -> list[BaseException]:
@@ -56,7 +66,7 @@ def _transient_one(exc: BaseException) -> bool:
 def transient(exc: BaseException) -> bool:
     """True when trying the same node again may succeed (see the module docstring)."""
     chain = _chain(exc)
-    if isinstance(chain[0], _PERMANENT):
+    if isinstance(chain[0], (*_PERMANENT, *_ALREADY_RETRIED)):
         return False
     return any(_transient_one(e) for e in chain)
 
