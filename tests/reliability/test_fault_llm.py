@@ -63,12 +63,12 @@ class Fault:
 
 
 FAULTS = [
-    Fault("down", BackendUnavailableError, "cannot reach", 502, None),
+    Fault("down", BackendUnavailableError, "cannot reach", 503, None),
     Fault("slow", BackendUnavailableError, "timed out", 504, TRIES),
     Fault("500", BackendUnavailableError, "answered 500", 502, TRIES),
     Fault("malformed", BackendUnavailableError, "malformed reply", 502, 1),
     Fault("no_choices", BackendUnavailableError, "no choices", 502, 1),
-    Fault("truncated", BackendUnavailableError, "broke mid-reply", 502, TRIES),
+    Fault("truncated", BackendUnavailableError, "broke mid-reply", 503, TRIES),
 ]
 
 

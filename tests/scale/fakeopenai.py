@@ -93,6 +93,7 @@ class FakeOpenAI:
                     if req.get("stream"):
                         parts = [
                             {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]},
+                            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
                             {"choices": [], "usage": usage},
                         ]
                         body = "".join(

@@ -50,7 +50,7 @@ def test_sync_and_async_runs_share_one_compiled_graph_and_one_connection(make_ra
 def test_server_requests_compile_nothing_and_open_nothing(make_rag, counted) -> None:
     rag = make_rag({"answerer/cited": '{"answer": "the attic", "citations": [1]}'})
     rag.add(["I keep my violin in the attic."], namespace="u", derive=False)
-    with TestClient(create_app(rag=rag)) as client:
+    with TestClient(create_app(rag=rag, auth=False)) as client:
         for _ in range(3):
             r = client.post("/v1/u/ask", json={"question": "Where is my violin?"})
             assert r.status_code == 200 and r.json()["text"] == "the attic"

@@ -36,8 +36,8 @@ ENV = {**os.environ, "PYTHONPATH": str(Path.cwd()), "HF_HUB_OFFLINE": "1", "ANON
 
 
 def _serve(config: Path, port: int, log: Path, workers: int = 1) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "agentrag", "--config", str(config), "serve", "--port", str(port),
-           "--workers", str(workers)]
+    cmd = [sys.executable, "-m", "agentrag", "--config", str(config), "serve", "--host", "127.0.0.1",
+           "--port", str(port), "--workers", str(workers), "--no-auth"]  # keys: tests/test_openai_serve.py
     return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=ENV)
 
 
