@@ -172,7 +172,7 @@ class DecisionsConfig(_Strict):
     ``attribution_margin`` needs no generator: it is fit by ``python -m evals.calibrate_attribution``
     on six LoCoMo dev conversations (``evals/calibration/attribution.json``): at 0.25, 3.7% of their
     answerable single-speaker questions and 20% of the adversarial ones abstain (held-out conv-26:
-    3.8% and 24%).
+    4.0% and 24%); questions with fewer than two content words are not judged.
     """
 
     top_logprobs: int = Field(20, ge=1, le=20, description="alternatives asked for at the first reply token")
