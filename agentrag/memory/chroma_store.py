@@ -377,8 +377,13 @@ class ChromaStore:
             for level in LEVELS:
                 if self.sparse.path(ns, level).exists():
                     self.sparse.drop(ns, level)
-        self._purge_chroma(ns, wanted)
-        self.ledger.scrub(ns, wanted)
+        # An id memory never held (no item, no history) leaves nothing to purge: touching Chroma's file
+        # then would rewrite it for nothing (a forget of an unknown id writes nothing).
+        seen = {it.id for it in found}
+        ever = [i for i in wanted if i in seen or self.ledger.entries(ns, i)]
+        if ever:
+            self._purge_chroma(ns, ever)
+            self.ledger.scrub(ns, ever)
         evict_texts(self.embedder, [it.text for it in found])
         return found
 
