@@ -48,7 +48,7 @@ from agentrag.memory.hybrid import HybridSearch
 from agentrag.memory.inputs import check_id, check_query, check_text
 from agentrag.memory.namespaces import validate_namespace
 from agentrag.memory.provenance import ProvenanceGraph
-from agentrag.memory.purge import purge_chroma_log
+from agentrag.memory.purge import purge_chroma_log, scrub_hnsw_tails
 from agentrag.memory.sparse import SparseIndexes, to_doc
 from agentrag.memory.store import AddResult, Explanation, HistoryEntry, SearchFilters, SearchMode
 from agentrag.memory.vectors import INCLUDE, VectorCollections
@@ -466,6 +466,8 @@ class ChromaStore:
                     log.warning("forget: the Chroma server keeps deleted text until purged (set chroma.purge_path)")
         if root is not None:
             purge_chroma_log(root / "chroma.sqlite3", [str(c.id) for c in cols], ids, compact=compact)
+            if compact:  # every collection's files: heap garbage is not scoped by tenant
+                scrub_hnsw_tails(root)
 
     # -- reads ------------------------------------------------------------------
     @guarded

@@ -8,13 +8,16 @@ and its full-text index keeps deleted terms in FTS5 segments until a merge. For
 ``forget`` to forget, those copies are purged here: applied log rows of the
 forgotten ids are deleted (the delete row is kept, so a replay still deletes),
 the FTS index is optimised, and the file is vacuumed with its WAL checkpointed
-and truncated.
+and truncated. HNSW files carry heap garbage in their unused capacity: it is
+zeroed (``scrub_hnsw_tails``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,3 +79,58 @@ def purge_chroma_log(path: Path, collection_ids: Sequence[str], ids: Sequence[st
             compact_sqlite(path, conn)
     finally:
         conn.close()
+
+
+# hnswlib's header.bin (chroma's fork, persistence version 1): version int32, then offsetLevel0_,
+# max_elements_, cur_element_count, size_data_per_element_ as uint64 (little-endian).
+_HNSW_HEADER = struct.Struct("<i4Q")
+
+
+def scrub_hnsw_tails(root: Path) -> int:
+    """Zero the never-used capacity of every HNSW ``data_level0.bin`` under ``root``; returns bytes zeroed.
+
+    hnswlib allocates its level-0 array with ``malloc`` for ``max_elements`` slots
+    and writes the whole array when it creates or resizes the file, so the slots
+    past ``cur_element_count`` hold whatever the process's heap held: freed
+    strings, including the text of documents (any tenant's) that passed through
+    it. No index reads those bytes; zeroing them changes no result. Each file's
+    header is read again just before its write, so slots Chroma filled
+    meanwhile are left alone (a write racing within those microseconds is the
+    remaining window). Slots of elements hnswlib has used are zeroed by hnswlib itself.
+    """
+    zeroed = 0
+    for data in sorted(root.glob("*/data_level0.bin")):
+        header = data.with_name("header.bin")
+        try:
+            used_end, size = _hnsw_used_end(header), data.stat().st_size
+            if used_end is None or used_end >= size:
+                continue
+            with data.open("r+b") as f:
+                f.seek(used_end)
+                tail = f.read(size - used_end)
+                if not tail.strip(b"\0"):
+                    continue
+                now = _hnsw_used_end(header)
+                if now is None or now > used_end:  # grew meanwhile: leave it to the next forget
+                    continue
+                f.seek(used_end)
+                f.write(bytes(len(tail)))
+                f.flush()
+                os.fsync(f.fileno())
+                zeroed += len(tail)
+        except FileNotFoundError:  # a collection deleted meanwhile
+            continue
+    if zeroed:
+        log.info("forget: zeroed %d bytes of unused HNSW capacity under %s", zeroed, root)
+    return zeroed
+
+
+def _hnsw_used_end(header: Path) -> int | None:
+    """Byte offset in ``data_level0.bin`` where its unused slots begin; None for a header not understood."""
+    raw = header.read_bytes()
+    if len(raw) < _HNSW_HEADER.size:
+        return None
+    version, offset_level0, _max_elements, cur, per_element = _HNSW_HEADER.unpack_from(raw)
+    if version != 1 or offset_level0 != 0 or per_element <= 0:
+        return None
+    return int(cur) * int(per_element)
