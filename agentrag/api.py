@@ -73,6 +73,7 @@ class AgentRAG:
         self.observe = Observability(self.settings, self.prompts)
         self.runner = GraphRunner(self.settings, observe=self.observe)
         self._queue: JobQueue | None = None
+        self.closed = False  # set by close(): derivation workers still running then stop instead of erroring
 
     # -- backends -----------------------------------------------------------------
     @property
@@ -316,6 +317,7 @@ class AgentRAG:
 
     def close(self) -> None:
         """Release the model, the store and the checkpoint database."""
+        self.closed = True
         if self._llm is not None and hasattr(self._llm, "close"):
             self._llm.close()
         if self._memory is not None:

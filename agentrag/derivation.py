@@ -147,11 +147,14 @@ class Worker:
 
     def serve(self) -> None:
         """Run jobs until ``stop`` is called, polling every ``queue.poll_s`` when idle."""
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.rag.closed:
             try:
                 if self.run_once() is not None:
                     continue
             except Exception:  # the state store is away: keep the worker alive and try again
+                if self.rag.closed:  # closed under a worker that outlived its stop timeout: nothing to retry
+                    log.info("derivation worker %s: stopped, its AgentRAG was closed", self.owner)
+                    break
                 log.exception("derivation worker %s: queue unavailable", self.owner)
             self._stop.wait(self.config.poll_s)
 

@@ -52,6 +52,9 @@ class FakeOpenAI:
 
     def _enter(self) -> None:
         with self.cond:
+            # Counted on arrival: a count taken after the reply was written raced the client,
+            # which can read ``served`` before this thread gets back from the socket (CI, 2 Dec).
+            self.served += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             if self.in_flight >= self.hold:
@@ -63,7 +66,6 @@ class FakeOpenAI:
     def _leave(self) -> None:
         with self.cond:
             self.in_flight -= 1
-            self.served += 1
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
