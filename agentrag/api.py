@@ -8,6 +8,7 @@ by ``namespace``; the memory store enforces it again on its side.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +74,7 @@ class AgentRAG:
         self.observe = Observability(self.settings, self.prompts)
         self.runner = GraphRunner(self.settings, observe=self.observe)
         self._queue: JobQueue | None = None
+        self._opening = threading.RLock()  # backends open once, even when the first requests arrive together
         self.closed = False  # set by close(): derivation workers still running then stop instead of erroring
 
     # -- backends -----------------------------------------------------------------
@@ -82,7 +84,9 @@ class AgentRAG:
         if self._llm is None:
             from agentrag.llm.factory import make_llm
 
-            self._llm = make_llm(self.settings.llm)
+            with self._opening:
+                if self._llm is None:
+                    self._llm = make_llm(self.settings.llm)
         return self._llm
 
     @property
@@ -91,7 +95,9 @@ class AgentRAG:
         if self._memory is None:
             from agentrag.memory import open_store
 
-            self._memory = open_store(self.settings, self._embedder)
+            with self._opening:  # concurrent first requests must open one store, not race Chroma's client cache
+                if self._memory is None:
+                    self._memory = open_store(self.settings, self._embedder)
         return self._memory
 
     @property
@@ -106,7 +112,9 @@ class AgentRAG:
         if self._queue is None:
             from agentrag.ledger import open_queue
 
-            self._queue = open_queue(self.settings)
+            with self._opening:
+                if self._queue is None:
+                    self._queue = open_queue(self.settings)
         return self._queue
 
     @property

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 _settings_by_path: dict[str, ChromaSettings] = {}
 _settings_lock = threading.Lock()
+_client_lock = threading.Lock()
 
 
 def _settings_for(path: Path) -> ChromaSettings:
@@ -42,7 +43,11 @@ def make_client(settings: Settings) -> ClientAPI:
         case EmbeddedChroma():
             path = (settings.data_dir / "chroma").resolve()
             path.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(path), settings=_settings_for(path))
+            # Chroma's per-path system cache is a plain class-level dict: two threads creating the first
+            # client together got KeyError / "no attribute 'bindings'" / "could not connect to tenant"
+            # (bench serve, 2 Dec). One at a time per process.
+            with _client_lock:
+                return chromadb.PersistentClient(path=str(path), settings=_settings_for(path))
         case HttpChroma(host=host, port=port, ssl=ssl):
             try:
                 client = chromadb.HttpClient(
