@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,7 @@ from chromadb.api.types import (
     StringInvertedIndexConfig,
     VectorIndexConfig,
 )
-from chromadb.errors import NotFoundError
+from chromadb.errors import InternalError, NotFoundError
 
 from agentrag.errors import MemoryStoreError
 from agentrag.ledger import Ledger
@@ -179,12 +180,12 @@ class VectorCollections:
         """
         if not records.is_selective(filters):
             fetch = n + max(4, n // 4)
-            res = col.query(query_embeddings=qvec, n_results=fetch, include=[*INCLUDE, "distances"])
+            res = _query(col, query_embeddings=qvec, n_results=fetch, include=[*INCLUDE, "distances"])
             got = self._hits(ns, res, filters, now)
             if len(got) >= n or len(res["ids"][0]) < fetch:
                 return got[:n]
-        res = col.query(
-            query_embeddings=qvec, n_results=n, where=records.where(filters, now), include=[*INCLUDE, "distances"]
+        res = _query(
+            col, query_embeddings=qvec, n_results=n, where=records.where(filters, now), include=[*INCLUDE, "distances"]
         )
         return self._hits(ns, res, filters, now)[:n]
 
@@ -198,3 +199,27 @@ class VectorCollections:
         with self._lock:
             self._collections.clear()
             self._missing.clear()
+
+
+_SEGMENT_BEING_WRITTEN = "Nothing found"
+_QUERY_TRIES = 6
+
+
+def _query(col: Collection, **kwargs: Any) -> Any:
+    """``col.query``, tried again while the HNSW segment is being written for the first time.
+
+    A Chroma server reading a segment whose folder exists but whose first flush
+    has not finished answers "Error creating hnsw segment reader: Nothing found
+    on disk" (``UninitializedSegment``): another worker's first write to the
+    collection was in flight (seen with two ``serve`` workers on one Chroma
+    server). It clears within milliseconds; other internal errors are raised at once.
+    """
+    for attempt in range(_QUERY_TRIES):
+        try:
+            return col.query(**kwargs)
+        except InternalError as exc:
+            if _SEGMENT_BEING_WRITTEN not in str(exc) or attempt == _QUERY_TRIES - 1:
+                raise
+            log.info("chroma: %s is being written; query tried again (%d)", col.name, attempt + 1)
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")

@@ -81,7 +81,6 @@ def _chat(url: str, ns: str, text: str) -> dict[str, Any]:
 
 
 @pytest.mark.chroma_server
-@pytest.mark.xfail(strict=False, reason="in the full run of 2 Dec a worker answered 500 (InternalError); passes alone; cause not found yet (issue 11 stays open)")
 def test_one_conversation_alternating_between_two_workers(two_workers: tuple[str, str]) -> None:
     a, b = two_workers
     ns = "ines"
