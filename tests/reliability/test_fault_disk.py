@@ -57,7 +57,6 @@ def fill(mnt: Path) -> Path:
     return filler
 
 
-@pytest.mark.xfail(strict=False, reason="in the full run of 2 Dec the CLI printed a traceback on a full disk; passes alone; cause not found yet (issue 13 stays open)")
 def test_disk_full_fails_cleanly_and_recovers_when_freed(small_disk, reference, embedder, http_client, cli, tmp_path):
     rag = scripted_rag(embedder, small_disk / "data")
     try:
