@@ -12,8 +12,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 SECRET = "ZX-PASSPORT-90417733"
 
 

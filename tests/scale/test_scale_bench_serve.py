@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 
 def test_bench_serve_with_three_sessions_writes_its_record(tmp_path: Path) -> None:
     record = tmp_path / "serve"
