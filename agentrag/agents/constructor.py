@@ -373,7 +373,10 @@ def write(state: IngestState, runtime: Runtime[Deps]) -> WriteUpdate:
     deps = deps_of(runtime)
     ns = state["namespace"]
     written: list[str] = []
-    for batch in (state.get("facts", []), state.get("episodes", []), state.get("items", [])):
+    # A queued derivation's raw items were written on the request path; writing them again here would
+    # bring back a turn forgotten while its facts were being derived (the store drops those facts).
+    raw = [] if state.get("stored") else state.get("items", [])
+    for batch in (state.get("facts", []), state.get("episodes", []), raw):
         if batch:
             res = deps.memory.add(ns, batch, actor="constructor")
             written += list(res.added) + list(res.updated)

@@ -146,7 +146,7 @@ class ChromaStore:
         bring it back, and changed content bumps the version and logs before/after.
         """
         ns = validate_namespace(namespace)
-        batch = self._check_items(ns, items)
+        batch = self._without_forgotten_parents(ns, self._check_items(ns, items))
         plans: list[_Plan] = []
         for level in LEVELS:
             group = [it for it in batch if it.level == level]
@@ -179,6 +179,23 @@ class ChromaStore:
                 edges = [Edge(it.id, parent, DERIVED_FROM) for it in plan.items for parent in it.parents]
                 reparent = [c.item_id for c in plan.changes if c.event == "update"]
                 self._write(ns, plan.level, plan.col, plan.write, vectors, plan.changes, actor, edges, reparent)
+
+    def _without_forgotten_parents(self, ns: str, batch: list[MemoryItem]) -> list[MemoryItem]:
+        """Drop derived items whose source was forgotten while they were being derived.
+
+        Background derivation reads a raw turn, calls the generator for seconds, then
+        writes facts quoting it; a ``forget`` of the turn in between would otherwise
+        leave those facts (and the forgotten text in them) behind, with provenance
+        pointing at a tombstone. Checked against the history, so a parent that merely
+        is not stored yet (same batch, or a test's made-up id) does not count.
+        """
+        parents = {p for it in batch if it.level != "raw" for p in it.parents}
+        gone = {p for p in parents if (last := self.ledger.latest(ns, p)) is not None and last.event == "forget"}
+        if not gone:
+            return batch
+        kept = [it for it in batch if not gone.intersection(it.parents)]
+        log.info("%s: %d derived item(s) not stored: their source was forgotten meanwhile", ns, len(batch) - len(kept))
+        return kept
 
     def _check_items(self, ns: str, items: Sequence[MemoryItem]) -> list[MemoryItem]:
         if isinstance(items, MemoryItem | str) or not isinstance(items, Sequence):

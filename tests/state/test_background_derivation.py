@@ -220,3 +220,20 @@ def test_a_worker_stops_quietly_when_its_agentrag_is_closed_under_it(make_rag, c
     worker._thread.join(WAIT)
     assert not worker._thread.is_alive()
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def test_a_turn_forgotten_while_its_facts_are_being_derived_leaves_no_fact(make_rag, workers) -> None:
+    """Forget lands between the worker reading the turn and writing its facts: the facts are not stored."""
+    ex = Extractor()
+    ex.hold("Porto")
+    rag = make_rag(script(ex))
+    rag.chat("My sister Ana lives in Porto.", namespace="u1", derive="background")
+    workers.append(Worker(rag).start())
+    assert ex.entered["Porto"].wait(WAIT)  # the worker holds the turn's text and is inside the generator call
+    (turn,) = [i for i in rag.memory.list("u1", "raw") if "Porto" in i.text]
+    assert rag.forget([turn.id], namespace="u1", reason="user asked") >= 1
+    ex.held["Porto"].set()
+    wait_until(lambda: rag.queue.stats().counts["done"] == 1, "the job ended")
+    texts = [(i.level, i.id, i.text) for lv in ("raw", "fact", "episode") for i in rag.memory.list("u1", lv)]
+    assert not [t for t in texts if "Porto" in t[2]], (turn.id, texts)
+    assert all(e.dst != turn.id for e in rag.memory.ledger.edges("u1"))
