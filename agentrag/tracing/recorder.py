@@ -127,5 +127,10 @@ class RunRecorder(BaseCallbackHandler):
         )
         try:
             self.runlog.append(record)
-        except Exception:  # the run's answer matters more than its record
-            log.exception("could not record run %s", s.run_id)
+        except Exception as exc:  # the run's answer matters more than its record
+            from agentrag.faults import unavailable
+
+            if unavailable(exc) is not None:  # disk full, store away: one line, the caller reports the fault itself
+                log.warning("could not record run %s: %s", s.run_id, " ".join(str(exc).split())[:300])
+            else:
+                log.exception("could not record run %s", s.run_id)
