@@ -71,3 +71,19 @@ def retry_cmd(
                 raise NotFoundError(f"no job {jid!r} in the queue (see `agentrag queue status`)")
         n = queue.retry(job_ids or [])
     say(f"{n} job(s) back to pending")
+
+
+@queue_app.command("prune")
+def prune_cmd(
+    older_than_days: Annotated[
+        float, typer.Option("--older-than-days", help="delete done jobs that finished more than this many days ago")
+    ] = 7.0,
+) -> None:
+    """Delete finished (done) jobs older than N days; failed and open jobs stay. The table otherwise only grows."""
+    from agentrag.errors import InputError
+
+    if older_than_days < 0:
+        raise InputError(f"--older-than-days must be >= 0, got {older_than_days}")
+    with _queue() as queue:
+        n = queue.prune(older_than_days * 86400.0)
+    say(f"{n} done job(s) pruned")

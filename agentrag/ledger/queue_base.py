@@ -30,12 +30,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+from agentrag.errors import InputError
 
 JobStatus = Literal["pending", "running", "done", "failed"]
 JobKind = Literal["derive"]
@@ -129,6 +132,14 @@ class JobQueue(Protocol):
         """Put failed jobs (these, or all) back to pending with fresh attempts; return how many."""
         ...
 
+    def prune(self, older_than_s: float) -> int:
+        """Delete done jobs that finished more than ``older_than_s`` ago; returns how many.
+
+        Failed, pending and running jobs are never pruned. A pruned job's items can be
+        enqueued again; deriving them again finds their finished run and does nothing.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -179,7 +190,7 @@ def _job(row: Sequence[Any]) -> Job:
     return Job.model_validate(v)
 
 
-class SqlQueue:
+class SqlQueue(ABC):
     """The queue's logic in portable SQL; a backend supplies the connection, transactions and schema.
 
     Statements are written with ``?`` placeholders; ``mark`` is the backend's
@@ -193,8 +204,9 @@ class SqlQueue:
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or time.time
 
+    @abstractmethod
     def _tx(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
+        """One serialised write transaction (a connection; committed on exit, rolled back on error)."""
 
     def _reader(self) -> AbstractContextManager[Any]:
         """A connection for one plain read, taking no write lock (idle workers poll through it)."""
@@ -349,3 +361,10 @@ class SqlQueue:
                 return int(self._run(conn, sql, (now,)).rowcount)
             return sum(int(self._run(conn, sql + " AND id = ?", (now, i)).rowcount) for i in ids)
 
+    def prune(self, older_than_s: float) -> int:
+        """See ``JobQueue.prune``."""
+        if older_than_s < 0:
+            raise InputError(f"older_than_s must be >= 0, got {older_than_s}")
+        cutoff = self.clock() - older_than_s
+        with self._tx() as conn:
+            return int(self._run(conn, "DELETE FROM {t} WHERE status = 'done' AND finished_at < ?", (cutoff,)).rowcount)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from agentrag.errors import InputError
 from agentrag.ledger.queue_base import Clock, JobQueue, job_id
 
 QueueFactory = Callable[[Clock], JobQueue]
@@ -161,6 +162,26 @@ class QueueContractTests:
         failed = queue.get(job.id)
         assert failed is not None and failed.status == "failed"
         assert "lease expired" in (failed.last_error or "")
+
+    def test_prune_deletes_only_done_jobs_older_than_asked(self, queue: JobQueue, clock: FakeClock) -> None:
+        old = queue.enqueue("a", ["r-1"])
+        assert queue.claim("w1", LEASE) is not None and queue.complete(old.id, "w1")
+        broken = queue.enqueue("b", ["r-2"], max_attempts=1)
+        assert queue.claim("w1", LEASE) is not None
+        queue.fail(broken.id, "w1", "BackendError: down", 0.0)
+        clock.advance(100.0)
+        recent = queue.enqueue("a", ["r-3"])
+        assert queue.claim("w1", LEASE) is not None and queue.complete(recent.id, "w1")
+        waiting = queue.enqueue("c", ["r-4"])
+        clock.advance(10.0)
+        assert queue.prune(50.0) == 1  # the done job finished 110 s ago; the recent one 10 s ago
+        assert queue.get(old.id) is None
+        assert [j.id for j in queue.jobs()] == [broken.id, recent.id, waiting.id]  # failed and pending stay
+        assert queue.prune(0.0) == 1 and queue.get(recent.id) is None
+        again = queue.enqueue("a", ["r-1"])  # a pruned job's items can be queued again
+        assert again.status == "pending" and again.attempts == 0
+        with pytest.raises(InputError):
+            queue.prune(-1.0)
 
     def test_stats_report_the_oldest_pending_age(self, queue: JobQueue, clock: FakeClock) -> None:
         assert queue.stats().oldest_pending_age_s is None

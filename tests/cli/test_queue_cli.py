@@ -30,6 +30,13 @@ def test_queue_status_shows_counts_and_failures_and_retry_puts_them_back(run: Ru
     assert "no job 'job-nope'" in missing.flat
     assert "1 job(s) back to pending" in run("queue", "retry", broken.id).flat
     assert queue.stats().counts == {"pending": 2, "running": 0, "done": 0, "failed": 0}
+
+    done = queue.claim("w1", 30.0)
+    assert done is not None and queue.complete(done.id, "w1")
+    assert "0 done job(s) pruned" in run("queue", "prune").flat  # finished just now: younger than 7 days
+    assert "1 done job(s) pruned" in run("queue", "prune", "--older-than-days", "0").flat
+    assert queue.get(done.id) is None and queue.stats().counts["pending"] == 1
+    assert "must be >= 0" in run("queue", "prune", "--older-than-days", "-1", code=2).flat
     queue.close()
 
 
