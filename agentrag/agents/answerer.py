@@ -26,6 +26,7 @@ from agentrag.agents.quality import is_loop
 from agentrag.agents.router import content_words
 from agentrag.agents.steps import Ask, Steps, drive, node
 from agentrag.deps import Deps, deps_of
+from agentrag.errors import ParseError
 from agentrag.state import AnswerState
 from agentrag.types import Citation, Evidence, Route
 
@@ -81,12 +82,19 @@ def answer_steps(state: AnswerState, deps: Deps) -> Steps[AnswerUpdate]:
     prompt = deps.prompts.render(
         "answerer/cited", question=state["question"], passages=passages, note=note.text if note else ""
     )
-    reply: CitedAnswer = yield Ask(prompt, CitedAnswer)
+    bare = deps.prompts.render("answerer/cited", question=state["question"], passages=passages, note="")
+    # A small generator can fall into a repetition loop on the longer prompt a note makes (SmolLM2
+    # copies the schema's description until its token limit cuts the JSON: a parse error). The
+    # passages alone, what plain retrieval would show, must then still get their answer.
+    try:
+        reply: CitedAnswer = yield Ask(prompt, CitedAnswer)
+    except ParseError:
+        if not (note and note.text):
+            raise
+        log.info("answer with the note did not parse; answering from the passages alone")
+        reply = yield Ask(bare, CitedAnswer)
     if note and note.text and is_loop(reply.answer):
-        # A small generator can fall into a repetition loop on the longer prompt a note makes; the
-        # passages alone (what plain retrieval would show) must then still get their answer.
         log.info("answer with the note looped; answering from the passages alone")
-        bare = deps.prompts.render("answerer/cited", question=state["question"], passages=passages, note="")
         reply = yield Ask(bare, CitedAnswer)
     text = shorten(state["question"], reply.answer.strip())
     if is_abstention(text):

@@ -139,3 +139,25 @@ def test_calibrated_abstention(make_rag):
     rag, out = ask(make_rag, "no", 0.02, decisions={"abstain_below": 0.05})
     assert out["abstained"] and out["stop_reason"] == "judge: answer not in memory"
     assert not rag.llm.calls_for("answerer/cited") and not rag.llm.calls_for("notes/update")
+
+
+def test_an_answer_that_does_not_parse_with_the_note_is_asked_again_from_the_passages(make_rag):
+    """SmolLM2 sometimes copies the schema's description in a loop until the JSON is cut: a parse error.
+
+    The answer must then come from the passages alone (plain retrieval's prompt), not be an error.
+    """
+    cut = '{"answer": "The answer, short; I do not know if not in the passages, if it is not in the passages, if it is'
+
+    def answer(messages) -> str:
+        # the corrective retry shows the same prompt again: the model loops again (as SmolLM2 did)
+        return cut if any("Mercyful Fate is from Copenhagen" in str(m.content) for m in messages) else ANSWER
+
+    rag = make_rag({**replies("no"), "answerer/cited": answer}, {"judge/sufficient": 0.1},
+                   notes={"max_rejections": 2, "max_steps": 2, "max_items": 99})
+    rag.add(DOCS, namespace="ns", derive=False)
+    out = run(rag)
+    prompts = [" ".join(str(m.content) for m in c.messages) for c in rag.llm.calls_for("answerer/cited")]
+    assert len(prompts) == 3, "the note's prompt, its corrective retry, then the passages alone"
+    assert all("Mercyful Fate is from Copenhagen" in p for p in prompts[:2])
+    assert "Mercyful Fate is from Copenhagen" not in prompts[2]
+    assert out["answer"] == "Mercyful Fate" and not out["abstained"]
