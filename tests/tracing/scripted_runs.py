@@ -24,7 +24,7 @@ def j(obj: object) -> str:
 
 
 def facts(ns: str) -> list[MemoryItem]:
-    """Two chat turns (raw), a fact from each (derived from the turn) and an episode over both facts."""
+    """Two chat turns (raw), a fact from each (derived from the turn), an episode over both facts, a mover's note."""
     jan, jun = datetime(2023, 1, 5, tzinfo=UTC), datetime(2023, 6, 5, tzinfo=UTC)
     t1 = MemoryItem.new(namespace=ns, level="raw", text="I just signed the lease on my flat in Boston!",
                         source_id="chat", position=0, speaker="Alice", session_id="s1", event_time=jan)
@@ -36,7 +36,10 @@ def facts(ns: str) -> list[MemoryItem]:
                          position=1, event_time=jun, parents=(t2.id,))
     ep = MemoryItem.new(namespace=ns, level="episode", text="Alice talked about where she lives: Boston, then Paris.",
                         source_id="ep", position=0, event_time=jun, parents=(old.id, new.id))
-    return [t1, t2, old, new, ep]
+    # found only by the second note's query ("Paris"): the second note step has unseen evidence to note
+    t3 = MemoryItem.new(namespace=ns, level="raw", text="Forty boxes reached Paris on 3 June.", source_id="movers",
+                        position=0, session_id="s2", event_time=jun)
+    return [t1, t2, old, new, ep, t3]
 
 
 NEUTRAL = {"sufficient_above": 0.5, "insufficient_below": 0.5, "drop_below": 0.1, "conflict_above": 0.9,
