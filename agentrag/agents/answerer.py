@@ -57,6 +57,8 @@ class AnswerUpdate(TypedDict):
 
 
 _INSTRUCTIONS = " | ".join(str(f.description) for f in CitedAnswer.model_fields.values())
+NO_ANSWER = ("repetition", "prompt copy")
+"""Replies with nothing of the passages in them: shown as an abstention (even when they did not parse)."""
 ECHO_MIN_WORDS = 4
 ECHO_MIN_SHARE = 0.6
 """An answer of at least this many content words, all from the question and covering this share of its
@@ -107,21 +109,28 @@ def answer_steps(state: AnswerState, deps: Deps) -> Steps[AnswerUpdate]:
     )
     bare = deps.prompts.render("answerer/cited", question=state["question"], passages=passages, note="")
     # A small generator can fall into a repetition loop on the longer prompt a note makes (SmolLM2
-    # copies the schema's description until its token limit cuts the JSON: a parse error). The
-    # passages alone, what plain retrieval would show, must then still get their answer.
+    # copies the schema's description until its token limit cuts the JSON: a parse error), or restate
+    # the question. The passages alone, what plain retrieval would show, must then still get their answer.
+    question = state["question"]
+    reply: CitedAnswer | None = None
     try:
-        reply: CitedAnswer = yield Ask(prompt, CitedAnswer)
-    except ParseError:
-        if not (note and note.text):
+        reply = yield Ask(prompt, CitedAnswer)
+        why = degenerate(question, reply.answer)
+    except ParseError as exc:
+        why = degenerate(question, exc.raw)
+        if not (note and note.text) and why not in NO_ANSWER:
             raise
-        log.info("answer with the note did not parse; answering from the passages alone")
-        reply = yield Ask(bare, CitedAnswer)
-    why = degenerate(state["question"], reply.answer)
+        why = why or "unparsable"
     if why and note and note.text:
         log.info("answer with the note is no answer (%s); answering from the passages alone", why)
-        reply = yield Ask(bare, CitedAnswer)
-        why = degenerate(state["question"], reply.answer)
-    if why in ("repetition", "prompt copy"):  # nothing of the passages in it: say so rather than show it
+        try:
+            reply = yield Ask(bare, CitedAnswer)
+            why = degenerate(question, reply.answer)
+        except ParseError as exc:
+            why = degenerate(question, exc.raw)
+            if why not in NO_ANSWER:
+                raise
+    if reply is None or why in NO_ANSWER:  # nothing of the passages in it: say so rather than show it
         log.info("answer is no answer (%s); abstaining", why)
         return {"answer": ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": f"answer: {why}"}
     text = shorten(state["question"], reply.answer.strip())

@@ -214,3 +214,13 @@ def test_a_short_answer_naming_an_option_of_the_question_is_an_answer():
     assert degenerate("Who was born first, Amy Johnson or Chiang Kai-shek?", "Amy Johnson") is None
     assert degenerate("Is Mercyful Fate from Copenhagen?", "yes") is None
     assert degenerate("Where is Mercyful Fate from?", "The answer, short; 'I don't know' if not in") == "prompt copy"
+
+
+def test_a_schema_copy_loop_cut_by_the_token_limit_is_an_abstention_not_an_error(make_rag):
+    """Without a note there is nothing to fall back on; a reply that loops until it is cut is no answer."""
+    cut = '{"answer": "The answer, short; \'I don\'t know\' if not in the passages, if it is not, if it is not, if it'
+    rag = make_rag({**replies("yes"), "answerer/cited": cut}, {"judge/sufficient": 0.99})
+    rag.add(DOCS, namespace="ns", derive=False)
+    out = run(rag)
+    assert out["abstained"] and out["stop_reason"] == "answer: prompt copy"
+    assert len(rag.llm.calls_for("answerer/cited")) == 2  # the reply and its corrective retry
