@@ -38,7 +38,7 @@ from agentrag.agents.notes import route_after_note, take_note_node
 from agentrag.agents.refresher import refresh
 from agentrag.agents.retriever import RetrieveUpdate, retrieve
 from agentrag.agents.router import route, route_after_plan
-from agentrag.deps import Deps
+from agentrag.deps import Deps, deps_of
 from agentrag.retrying import LLM_RETRY, MEMORY_RETRY
 from agentrag.state import AnswerInput, AnswerOutput, AnswerState
 
@@ -48,7 +48,8 @@ class Parts:
     """Which parts of the answer graph run (all, by default)."""
 
     judge: bool = True
-    notes: bool = True
+    notes: bool | None = None
+    """The notes loop: None follows ``Settings.notes.enabled`` (off by default), True/False force it."""
     revision: bool = True
     derived: bool | None = None
     """Facts/episodes in the evidence: None follows ``Settings.evidence.derived_levels``."""
@@ -66,6 +67,32 @@ def _retrieve(parts: Parts) -> Any:
     return retrieve_node
 
 
+def notes_on(parts: Parts, runtime: Runtime[Deps]) -> bool:
+    """Whether an escalated question may enter the notes loop in this run."""
+    return parts.notes if parts.notes is not None else deps_of(runtime).settings.notes.enabled
+
+
+def _after_judge(parts: Parts) -> Any:
+    def after_judge(state: AnswerState, runtime: Runtime[Deps]) -> str:
+        return route_after_judge(state) if notes_on(parts, runtime) else route_after_judge_no_notes(state)
+
+    return after_judge
+
+
+def _after_revise(parts: Parts) -> Any:
+    def after_revise(state: AnswerState, runtime: Runtime[Deps]) -> str:
+        return next_step(state) if notes_on(parts, runtime) else "answer"
+
+    return after_revise
+
+
+def _after_retrieve_no_judge(parts: Parts) -> Any:
+    def after_retrieve(state: AnswerState, runtime: Runtime[Deps]) -> str:
+        return "note" if notes_on(parts, runtime) and state["route"].kind == "iterative" else "answer"
+
+    return after_retrieve
+
+
 def _judge(parts: Parts) -> Any:
     return judge_node if parts.revision else judge_node_no_revision
 
@@ -79,23 +106,22 @@ def builder(parts: Parts = Parts()) -> StateGraph[AnswerState, Deps, AnswerInput
     g.add_edge(START, "route")
     g.add_conditional_edges("route", route_after_plan)
     g.add_edge("answer", END)
-    if parts.notes:
+    with_notes = parts.notes is not False  # the node exists; whether a run enters it may be a setting
+    if with_notes:
         g.add_node("note", take_note_node, retry_policy=LLM_RETRY)
         g.add_conditional_edges("note", route_after_note)
     if not parts.judge:  # the route alone decides: iterative -> notes loop, else answer
-        g.add_conditional_edges(
-            "retrieve", lambda s: "note" if parts.notes and s["route"].kind == "iterative" else "answer",
-            ["note", "answer"] if parts.notes else ["answer"],
-        )
+        g.add_conditional_edges("retrieve", _after_retrieve_no_judge(parts), ["note", "answer"] if with_notes
+                                else ["answer"])
         return g
     g.add_node("judge", _judge(parts), retry_policy=LLM_RETRY)
     g.add_node("refresh", refresh, retry_policy=MEMORY_RETRY)
     g.add_node("revise", revise_evidence)
     g.add_edge("refresh", "revise")
-    if parts.notes:
+    if with_notes:
         g.add_conditional_edges("retrieve", route_after_retrieve)
-        g.add_conditional_edges("judge", route_after_judge)
-        g.add_conditional_edges("revise", next_step)
+        g.add_conditional_edges("judge", _after_judge(parts), ["refresh", "revise", "note", "answer"])
+        g.add_conditional_edges("revise", _after_revise(parts), ["note", "answer"])
     else:
         g.add_edge("retrieve", "judge")
         g.add_conditional_edges("judge", route_after_judge_no_notes)

@@ -74,7 +74,8 @@ def _runner(condition: str, data_dir: Path, endpoint: str, embedder: Any) -> tup
     tracing: dict[str, Any] = {"enabled": condition == "on", "record_runs": condition in ("default", "on")}
     if condition == "on":
         tracing["endpoint"] = endpoint
-    settings = load_settings(data_dir=data_dir, tracing=tracing, max_rounds=3, router={"kind": "llm"})
+    settings = load_settings(data_dir=data_dir, tracing=tracing, max_rounds=3, router={"kind": "llm"},
+                             notes={"enabled": True})  # the path it measures includes the notes loop
     rag = AgentRAG(settings, llm=ScriptedChatModel(replies=dict(SCRIPT)), embedder=embedder)
     question = "Which Copenhagen band released rare demo tracks?"
     if condition == "baseline":

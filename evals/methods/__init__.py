@@ -19,8 +19,8 @@ from evals.methods.ablations import (
     build_derived,
     build_fixed_single,
     build_no_judge,
-    build_no_notes,
     build_no_revision,
+    build_notes,
 )
 from evals.methods.common import MemoryKind, MethodOptions, MethodState, TokenCounter, estimate_tokens
 from evals.methods.full_context import build_full_context
@@ -64,7 +64,7 @@ METHODS: dict[str, MethodSpec] = {
                    "router, raw top-k floor + additions, calibrated Judge, escalation to notes, revision"),
         MethodSpec("agentrag_fixed_route", "raw", build_fixed_single, True, "ablation: fixed single route"),
         MethodSpec("agentrag_no_judge", "raw", build_no_judge, True, "ablation: no Judge (route decides)"),
-        MethodSpec("agentrag_no_notes", "raw", build_no_notes, True, "ablation: no notes loop"),
+        MethodSpec("agentrag_notes", "raw", build_notes, True, "ablation: notes loop on (off by default)"),
         MethodSpec("agentrag_no_revision", "raw", build_no_revision, True, "ablation: no conflict checks"),
         MethodSpec("agentrag_derived", "derived", build_derived, True,
                    "ablation: facts + episodes (with sources) added to the evidence"),

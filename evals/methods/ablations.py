@@ -34,9 +34,9 @@ def build_no_judge(options: MethodOptions) -> Graph:
     return _build("agentrag_no_judge", judge=False)
 
 
-def build_no_notes(options: MethodOptions) -> Graph:
-    """No notes loop: an escalated question is answered from the first evidence."""
-    return _build("agentrag_no_notes", notes=False)
+def build_notes(options: MethodOptions) -> Graph:
+    """The notes loop on (``notes.enabled`` is off by default): an escalated question enters it."""
+    return _build("agentrag_notes", notes=True)
 
 
 def build_no_revision(options: MethodOptions) -> Graph:

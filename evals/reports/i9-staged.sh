@@ -13,7 +13,7 @@ LO=../shared/data/locomo/locomo10.dev.json
 MU=../shared/data/musique/musique.dev.jsonl
 [ -f "$HP" ] || { HP=/work/shared/data/hotpotqa/hotpotqa.dev.jsonl; LO=/work/shared/data/locomo/locomo10.dev.json; MU=/work/shared/data/musique/musique.dev.jsonl; }
 CORE=naive_rag,adaptive_note,agentrag
-REST=closed_book,full_context,iter_retgen,facts_only,agentrag_fixed_route,agentrag_no_judge,agentrag_no_notes,agentrag_no_revision,agentrag_derived
+REST=closed_book,full_context,iter_retgen,facts_only,agentrag_fixed_route,agentrag_no_judge,agentrag_notes,agentrag_no_revision,agentrag_derived
 COMMON=(--interleave --window 2048 --no-judge --reply-cache runs/i9-reply-cache.sqlite)
 locomo() { $PY -m evals run --dataset locomo --path $LO --samples conv-26 --per-category "$1" --methods "$2" "${COMMON[@]}" --out runs/i9-locomo-conv26; }
 hotpot() { $PY -m evals run --dataset hotpotqa --path $HP --limit "$1" --methods "$2" "${COMMON[@]}" --out runs/i9-hotpotqa-40; }

@@ -15,7 +15,7 @@ SCRIPT = {
     "retriever/route": json.dumps({"kind": "single", "queries": [], "time": ""}),
     "judge/verdict": json.dumps({"relevant": [1], "sufficient": True, "missing": [], "conflicts": []}),
     "answerer/cited": json.dumps({"answer": "Mercyful Fate", "citations": [1]}),
-    # the shipped (never confident) decisions send every question through the notes loop
+    # the shipped (never confident) decisions escalate every question: into the notes loop when it is on
     "notes/update": json.dumps({"note": "", "queries": [], "inferences": []}),
     "notes/review": json.dumps({"better": False}),
 }

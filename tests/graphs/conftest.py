@@ -1,7 +1,8 @@
 """Graph tests script the Judge's decisions directly, so they run with neutral thresholds.
 
 The shipped defaults are SmolLM2-135M's calibration (never confident: every question
-escalates); a test of a route needs a Judge whose "yes" can mean "sufficient".
+escalates; the notes loop off); a test of a route needs a Judge whose "yes" can mean
+"sufficient" and a loop to escalate into (a test may turn it off with ``notes={"enabled": False}``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ NEUTRAL = {"sufficient_above": 0.5, "insufficient_below": 0.5, "drop_below": 0.1
 
 @pytest.fixture
 def make_rag(make_rag: Callable[..., AgentRAG]) -> Callable[..., AgentRAG]:
-    """The shared factory with ``decisions`` defaulting to neutral thresholds (a test may override any)."""
+    """The shared factory with neutral ``decisions`` and the notes loop on (a test may override any)."""
 
-    def factory(*args: object, decisions: dict[str, object] | None = None, **settings: object) -> AgentRAG:
-        return make_rag(*args, decisions={**NEUTRAL, **(decisions or {})}, **settings)
+    def factory(*args: object, decisions: dict[str, object] | None = None, notes: dict[str, object] | None = None,
+                **settings: object) -> AgentRAG:
+        return make_rag(*args, decisions={**NEUTRAL, **(decisions or {})}, notes={"enabled": True, **(notes or {})},
+                        **settings)
 
     return factory

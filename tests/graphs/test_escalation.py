@@ -35,7 +35,8 @@ def replies(judge: str) -> dict[str, object]:
 
 def ask(make_rag, judge: str, probability: float | None, **settings):
     probs = {"judge/sufficient": probability} if probability is not None else {}
-    rag = make_rag(replies(judge), probs, notes={"max_rejections": 2, "max_steps": 2, "max_items": 99}, **settings)
+    notes = {"max_rejections": 2, "max_steps": 2, "max_items": 99, **settings.pop("notes", {})}
+    rag = make_rag(replies(judge), probs, notes=notes, **settings)
     rag.add(DOCS, namespace="ns", derive=False)
     return rag, run(rag)
 
@@ -224,3 +225,26 @@ def test_a_schema_copy_loop_cut_by_the_token_limit_is_an_abstention_not_an_error
     out = run(rag)
     assert out["abstained"] and out["stop_reason"] == "answer: prompt copy"
     assert len(rag.llm.calls_for("answerer/cited")) == 2  # the reply and its corrective retry
+
+
+def test_with_the_notes_loop_off_an_escalated_question_is_answered_from_the_first_evidence(make_rag):
+    """The shipped default (``notes.enabled`` false): escalation has no loop to enter; the answer comes at once."""
+    rag, out = ask(make_rag, "no", 0.1, notes={"enabled": False})
+    assert out["escalation"] and not rag.llm.calls_for("notes/update")
+    assert out["stop_reason"].startswith("escalated (") and out["stop_reason"].endswith("notes loop off or capped")
+    assert out["answer"] == "Mercyful Fate"
+
+
+def test_the_notes_loop_is_off_by_default_and_a_part_can_force_it_on(make_rag, tmp_path):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from agentrag.graphs.answer import Parts, build
+    from agentrag.settings import load_settings
+
+    assert load_settings(data_dir=tmp_path).notes.enabled is False
+    rag = make_rag(replies("no"), {"judge/sufficient": 0.1}, notes={"enabled": False, "max_steps": 1})
+    rag.add(DOCS, namespace="ns", derive=False)
+    graph, config = build(InMemorySaver(), parts=Parts(notes=True)), {"configurable": {"thread_id": "forced"}}
+    graph.invoke({"question": QUESTION, "namespace": "ns"}, config, context=rag.deps)
+    assert len(rag.llm.calls_for("notes/update")) == 1 and graph.get_state(config).values["stop_reason"] == \
+        "notes: 1 steps"

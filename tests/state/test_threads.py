@@ -26,7 +26,7 @@ REPLIES = {
     "retriever/route": ROUTE,
     "judge/verdict": SUFFICIENT,
     "answerer/cited": CITE,
-    # the shipped (never confident) decisions send every question through the notes loop
+    # the shipped (never confident) decisions escalate every question: into the notes loop when it is on
     "notes/update": json.dumps({"note": "", "queries": [], "inferences": []}),
     "notes/review": json.dumps({"better": False}),
 }

@@ -74,7 +74,7 @@ refreshed); the evidence is not sufficient, so the question escalates into the n
 def visit_every_node(make_rag: Any, ns: str = "alice", thread_id: str = "trace-1", **settings: Any) -> Any:
     """Build an AgentRAG with the script above, seed two facts, and run one question; returns (rag, answer)."""
     rag = make_rag(every_node_script(), PROBABILITIES, max_rounds=2, decisions=NEUTRAL,
-                   evidence={"derived_levels": True}, **settings)
+                   evidence={"derived_levels": True}, notes={"enabled": True}, **settings)
     rag.memory.add(ns, facts(ns))
     answer = rag.ask("Where does Alice live now?", namespace=ns, thread_id=thread_id)
     return rag, answer

@@ -26,7 +26,7 @@ def test_run_id_reaches_the_memory_layer_checkpoints_and_run_record(make_rag) ->
         return route
 
     rag = make_rag({**script, "retriever/route": spy}, PROBABILITIES, max_rounds=2, decisions=NEUTRAL,
-                   evidence={"derived_levels": True})
+                   evidence={"derived_levels": True}, notes={"enabled": True})
     assert rag.settings.router.kind == "llm"  # a scripted plan means the LLM router (which the spy stands in for)
     rag.memory.add("alice", facts("alice"))
     second = rag.ask("Where does Alice live now?", namespace="alice", thread_id="t-ids-2")
