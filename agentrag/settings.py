@@ -170,7 +170,7 @@ class DecisionsConfig(_Strict):
     sufficient from insufficient evidence, relevant from irrelevant passages, contradictory
     from compatible statements, or answerable from adversarial LoCoMo questions (AUC 0.15-0.58
     on the fit data), so no threshold reached 90% precision: it is never confidently
-    "sufficient" (every question escalates to the notes loop), never drops a passage, never
+    "sufficient" (every question escalates: into the notes loop when ``notes.enabled``), never drops a passage, never
     revises or refreshes on a conflict, and never abstains on its say-so. Refit for a stronger
     generator with ``python -m evals calibrate``.
 
