@@ -94,4 +94,4 @@ def test_fresh_demo_runs_in_a_loopback_only_namespace(tools, tmp_path):
     used = [tuple(map(int, m)) for m in USAGE.findall(out)]
     assert len(used) == 2, out
     for prompt_tokens, completion_tokens, calls in used:
-        assert prompt_tokens > 0 and completion_tokens > 0 and calls >= 2, used  # route + answer at least
+        assert prompt_tokens > 0 and completion_tokens > 0 and calls >= 1, used  # the answer at least (learned router; notes loop off)

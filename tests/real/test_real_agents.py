@@ -86,7 +86,7 @@ def test_a_question_memory_holds_is_answered_from_the_retrieved_evidence(rag):
     # when it or the overlap fallback cites, the citation must rest on the gold turn)
     assert FROM_GOLD & set(re.findall(r"[a-z]+", a.text.lower())), a.text
     assert not a.citations or any(rests_on(rag, c.item_id, gold.id) for c in a.citations), a.citations
-    assert a.usage.calls >= 2 and a.usage.prompt_tokens > 0 and a.usage.completion_tokens > 0
+    assert a.usage.calls >= 1 and a.usage.prompt_tokens > 0 and a.usage.completion_tokens > 0
     # every citation points at a real memory item in this namespace
     for c in a.citations:
         assert rag.memory.get(NS, [c.item_id]), c

@@ -63,4 +63,4 @@ def test_cli_ingest_then_ask_through_vllm(vllm_server, tmp_path):
     used = re.search(r"tokens: (\d+) prompt \+ (\d+) completion in (\d+) calls", out)
     assert used, out
     prompt_tokens, completion_tokens, calls = map(int, used.groups())
-    assert prompt_tokens > 0 and completion_tokens > 0 and calls >= 2
+    assert prompt_tokens > 0 and completion_tokens > 0 and calls >= 1  # the answer; notes loop off by default
