@@ -146,7 +146,7 @@ class NotesConfig(_Strict):
     enabled: bool = Field(
         False,
         description="escalate into the notes loop; off by default: with SmolLM2-135M it added nothing on dev data "
-        "(HotpotQA fit split) at 2.4x the prompt tokens; turn it on for a generator that writes useful notes",
+        "(HotpotQA fit split) at about 2.5x the prompt tokens; turn it on for a generator that writes useful notes",
     )
     max_rejections: int = 2
     max_steps: int = 3

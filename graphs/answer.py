@@ -45,7 +45,7 @@ from agentrag.state import AnswerInput, AnswerOutput, AnswerState
 
 @dataclass(frozen=True)
 class Parts:
-    """Which parts of the answer graph run (all, by default)."""
+    """Which parts of the answer graph run (by default all, the notes loop as ``Settings.notes.enabled`` says)."""
 
     judge: bool = True
     notes: bool | None = None

@@ -93,11 +93,11 @@ def take_note_steps(state: AnswerState, deps: Deps) -> Steps[NoteUpdate]:
     asked = state.get("asked", [])
     rejected, steps = state.get("notes_rejected", 0), state.get("notes_steps", 0) + 1
     newest = max((int(e.id[1:]) for e in pool), default=0)
+    unique = len({h.item.id for h in state.get("hits", [])})
     if not fresh and current is not None:
         # The round found nothing unseen, so no candidate note can add to the current one: that is a
         # rejected note without a call. Showing all the evidence again instead (as before) paid for the
         # whole pool, the router's additions included, in every such step.
-        unique = len({h.item.id for h in state.get("hits", [])})
         log.debug("note step %d: no unseen evidence; counted as rejected without a call", steps)
         return {
             "note": current, "notes_rejected": rejected + 1, "notes_steps": steps, "queries": [], "evidence": pool,
@@ -134,7 +134,6 @@ def take_note_steps(state: AnswerState, deps: Deps) -> Steps[NoteUpdate]:
         note = Note(text="", round=steps, accepted=False)
     seen = {q.lower() for q in asked}
     queries = [q.strip() for q in (reply.queries if reply else []) if q.strip() and q.strip().lower() not in seen]
-    unique = len({h.item.id for h in state.get("hits", [])})
     reason = stop_reason(rejected, steps, unique, len(queries), deps.settings.notes)
     return {
         "note": note,
