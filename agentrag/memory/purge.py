@@ -8,8 +8,8 @@ and its full-text index keeps deleted terms in FTS5 segments until a merge. For
 ``forget`` to forget, those copies are purged here: applied log rows of the
 forgotten ids are deleted (the delete row is kept, so a replay still deletes),
 the FTS index is optimised, and the file is vacuumed with its WAL checkpointed
-and truncated. HNSW files carry heap garbage in their unused capacity: it is
-zeroed (``scrub_hnsw_tails``).
+and truncated. HNSW files (``data_level0.bin``, ``length.bin``) carry heap
+garbage in their unused capacity: it is zeroed (``scrub_hnsw_tails``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sqlite3
 import struct
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 log = logging.getLogger(__name__)
 
@@ -85,52 +86,74 @@ def purge_chroma_log(path: Path, collection_ids: Sequence[str], ids: Sequence[st
 # max_elements_, cur_element_count, size_data_per_element_ as uint64 (little-endian).
 _HNSW_HEADER = struct.Struct("<i4Q")
 
+HnswCapacityFile = Literal["data_level0.bin", "length.bin"]
+"""The segment files hnswlib's ``initPersistentIndex`` writes at full ``max_elements_`` capacity.
+
+``data_level0.bin`` holds ``size_data_per_element_`` bytes per element; ``length.bin``
+one float32 per element (its norm before normalising, read back for a cosine index).
+``link_lists.bin`` is written only record by record for elements in use (no capacity
+tail) and ``header.bin`` is fixed-size, so neither needs a scrub. Later writes
+(``persistDirty``) touch only the slots of elements added or changed, so a tail
+written at creation stays until zeroed. (chroma-core/hnswlib ``hnswlib/hnswalg.h``.)
+"""
+_CAPACITY_FILES: tuple[HnswCapacityFile, ...] = ("data_level0.bin", "length.bin")
+_LENGTH_RECORD = struct.calcsize("<f")
+
 
 def scrub_hnsw_tails(root: Path) -> int:
-    """Zero the never-used capacity of every HNSW ``data_level0.bin`` under ``root``; returns bytes zeroed.
+    """Zero the never-used capacity of every HNSW segment's capacity files under ``root``; returns bytes zeroed.
 
-    hnswlib allocates its level-0 array with ``malloc`` for ``max_elements`` slots
-    and writes the whole array when it creates or resizes the file, so the slots
-    past ``cur_element_count`` hold whatever the process's heap held: freed
-    strings, including the text of documents (any tenant's) that passed through
-    it. No index reads those bytes; zeroing them changes no result. Each file's
-    header is read again just before its write, so slots Chroma filled
+    hnswlib allocates its level-0 array and its per-element norms (``length_memory_``)
+    with ``malloc`` for ``max_elements`` slots and writes both whole when it creates
+    the files, so the slots past ``cur_element_count`` hold whatever the process's
+    heap held: freed strings, including the text of documents (any tenant's) that
+    passed through it. No index reads those bytes; zeroing them changes no result.
+    Each file's header is read again just before its write, so slots Chroma filled
     meanwhile are left alone (a write racing within those microseconds is the
-    remaining window). Slots of elements hnswlib has used are zeroed by hnswlib itself.
+    remaining window). Slots of elements hnswlib has used are zeroed (level 0) or
+    set (norms of a cosine index) by hnswlib itself; an ``l2`` or ``ip`` index never
+    sets its norms, so there even used ``length.bin`` slots keep heap bytes (agentrag's
+    collections are cosine: ``vectors.collection_schema``).
     """
     zeroed = 0
-    for data in sorted(root.glob("*/data_level0.bin")):
-        header = data.with_name("header.bin")
-        try:
-            used_end, size = _hnsw_used_end(header), data.stat().st_size
-            if used_end is None or used_end >= size:
-                continue
-            with data.open("r+b") as f:
-                f.seek(used_end)
-                tail = f.read(size - used_end)
-                if not tail.strip(b"\0"):
-                    continue
-                now = _hnsw_used_end(header)
-                if now is None or now > used_end:  # grew meanwhile: leave it to the next forget
-                    continue
-                f.seek(used_end)
-                f.write(bytes(len(tail)))
-                f.flush()
-                os.fsync(f.fileno())
-                zeroed += len(tail)
-        except FileNotFoundError:  # a collection deleted meanwhile
-            continue
+    for header in sorted(root.glob("*/header.bin")):
+        for name in _CAPACITY_FILES:
+            zeroed += _zero_tail(header, name)
     if zeroed:
         log.info("forget: zeroed %d bytes of unused HNSW capacity under %s", zeroed, root)
     return zeroed
 
 
-def _hnsw_used_end(header: Path) -> int | None:
-    """Byte offset in ``data_level0.bin`` where its unused slots begin; None for a header not understood."""
+def _zero_tail(header: Path, name: HnswCapacityFile) -> int:
+    """Zero ``name``'s bytes past its slots in use (per ``header``); returns bytes zeroed."""
+    path = header.with_name(name)
+    try:
+        used_end, size = _hnsw_used_end(header, name), path.stat().st_size
+        if used_end is None or used_end >= size:
+            return 0
+        with path.open("r+b") as f:
+            f.seek(used_end)
+            tail = f.read(size - used_end)
+            if not tail.strip(b"\0"):
+                return 0
+            now = _hnsw_used_end(header, name)
+            if now is None or now > used_end:  # grew meanwhile: leave it to the next forget
+                return 0
+            f.seek(used_end)
+            f.write(bytes(len(tail)))
+            f.flush()
+            os.fsync(f.fileno())
+            return len(tail)
+    except FileNotFoundError:  # a collection deleted meanwhile
+        return 0
+
+
+def _hnsw_used_end(header: Path, name: HnswCapacityFile = "data_level0.bin") -> int | None:
+    """Byte offset in the segment file ``name`` where its unused slots begin; None for a header not understood."""
     raw = header.read_bytes()
     if len(raw) < _HNSW_HEADER.size:
         return None
     version, offset_level0, _max_elements, cur, per_element = _HNSW_HEADER.unpack_from(raw)
     if version != 1 or offset_level0 != 0 or per_element <= 0:
         return None
-    return int(cur) * int(per_element)
+    return int(cur) * (int(per_element) if name == "data_level0.bin" else _LENGTH_RECORD)
