@@ -60,14 +60,26 @@ def enqueue_items(rag: AgentRAG, namespace: str, items: Sequence[MemoryItem]) ->
 
 
 def run_job(rag: AgentRAG, job: Job) -> IngestReport:
-    """Derive facts and episodes for one job's raw items; resumes or skips a run that already happened."""
+    """Derive facts and episodes for one job's raw items; resumes or skips a run that already happened.
+
+    A run is finished only when its latest checkpoint has no tasks left, not when
+    ``next`` is empty. Checkpoints are saved in the background (LangGraph's default
+    ``async`` durability): a node's writes are saved as soon as it ends, the
+    checkpoint after it a moment later, while the next node already runs. A worker
+    killed in between (a loaded machine widens the gap) leaves the previous
+    checkpoint with every task's writes saved, which ``get_state`` shows as
+    ``next == ()`` with values: taken for "already derived", the job was marked
+    done with no fact written. Resuming such a run applies the saved writes (the
+    node is not run again) and continues with the next node.
+    """
     from agentrag.api import IngestReport
 
     tracker = UsageTracker()
     scope = rag.runner.scope(job.namespace, f"derive:{job.id}", run_id=str(uuid.uuid5(_RUNS, job.id)))
     snapshot = rag.runner.graph("ingest").get_state(rag.runner.config(scope, "ingest"))
-    if snapshot.next:
-        log.info("%s: resuming at %s", job.id, ", ".join(snapshot.next))
+    if snapshot.next or snapshot.tasks:
+        where = ", ".join(snapshot.next) or "the step after " + ", ".join(t.name for t in snapshot.tasks)
+        log.info("%s: resuming at %s", job.id, where)
         out = rag.runner.invoke("ingest", None, scope, rag.deps, [tracker])
     elif snapshot.values:
         log.info("%s: already derived; nothing to do", job.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agentrag.api import AgentRAG
-from agentrag.derivation import Worker, run_job
+from agentrag.derivation import _RUNS, Worker, run_job
 from agentrag.errors import BackendError, InputError
 from agentrag.server.app import create_app
 
@@ -175,6 +176,41 @@ def test_a_job_cut_off_mid_graph_resumes_and_writes_each_change_once(make_rag, w
     old = rag.memory.history("ana", braga.id)
     assert [e.event for e in old] == ["add", "supersede"] and old[-1].related_id == lisbon.id
     assert [e.event for e in rag.memory.history("ana", lisbon.id)] == ["add"]
+
+
+def test_a_job_killed_before_its_last_checkpoint_landed_is_resumed_not_taken_as_done(make_rag, monkeypatch) -> None:
+    """Checkpoints are saved in the background: a worker killed just after ``select_new`` ended can leave
+    that node's writes saved and the checkpoint after it not. ``next`` is then empty though the run is
+    unfinished; taken for "already derived", the job was marked done with no fact (test_worker_kill, once)."""
+    ex = Extractor()
+    tries: list[int] = []
+
+    def extract(messages: list[Any]) -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            raise BackendError("worker killed inside the extraction")
+        return ex(messages)
+
+    rag = make_rag({**script(ex), "constructor/facts": extract}, queue={"retry_base_s": 0.0})
+    rag.chat("Rui plays chess on Sundays.", namespace="rui", derive="background")
+    (job,) = rag.queue.jobs(namespace="rui")
+    saver = rag.runner.checkpointer
+    put = saver.put
+
+    def in_flight_from_step_1(config: Any, checkpoint: Any, metadata: Any, versions: Any) -> Any:
+        return config if metadata.get("step", -1) >= 1 else put(config, checkpoint, metadata, versions)
+
+    monkeypatch.setattr(saver, "put", in_flight_from_step_1)  # the checkpoint after select_new never lands
+    worker = Worker(rag)
+    failed = worker.run_once()
+    assert failed is not None and failed.status == "pending" and "worker killed" in (failed.last_error or "")
+    monkeypatch.setattr(saver, "put", put)
+    scope = rag.runner.scope("rui", f"derive:{job.id}", run_id=str(uuid.uuid5(_RUNS, job.id)))
+    left = rag.runner.graph("ingest").get_state(rag.runner.config(scope, "ingest"))
+    assert left.next == () and [t.name for t in left.tasks] == ["select_new"] and left.values  # the state it left
+    done = worker.run_once()
+    assert done is not None and (done.id, done.status, done.attempts) == (job.id, "done", 2)
+    assert facts(rag, "rui") == ["Rui plays chess."] and ex.seen == ["chess"] and len(tries) == 2
 
 
 def test_chat_refuses_an_unknown_derive_mode(make_rag) -> None:
