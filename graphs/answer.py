@@ -17,6 +17,7 @@ default is the shipped graph.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -24,7 +25,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from agentrag.agents.answerer import answer_node
+from agentrag.agents.answerer import answer_node, answer_steps
 from agentrag.agents.evidence import revise_evidence
 from agentrag.agents.judge import (
     judge_node,
@@ -38,6 +39,7 @@ from agentrag.agents.notes import route_after_note, take_note_node
 from agentrag.agents.refresher import refresh
 from agentrag.agents.retriever import RetrieveUpdate, retrieve
 from agentrag.agents.router import route, route_after_plan
+from agentrag.agents.steps import node
 from agentrag.deps import Deps, deps_of
 from agentrag.retrying import LLM_RETRY, MEMORY_RETRY
 from agentrag.state import AnswerInput, AnswerOutput, AnswerState
@@ -55,6 +57,8 @@ class Parts:
     """Facts/episodes in the evidence: None follows ``Settings.evidence.derived_levels``."""
     planner: Any = None
     """A node replacing the router (the fixed-route ablation); None: the router."""
+    order: str | None = None
+    """The answer prompt's passage order: None follows ``Settings.evidence.order``."""
 
 
 def _retrieve(parts: Parts) -> Any:
@@ -93,6 +97,12 @@ def _after_retrieve_no_judge(parts: Parts) -> Any:
     return after_retrieve
 
 
+def _answer(parts: Parts) -> Any:
+    if parts.order is None:
+        return answer_node
+    return node(partial(answer_steps, order=parts.order), name="answer")
+
+
 def _judge(parts: Parts) -> Any:
     return judge_node if parts.revision else judge_node_no_revision
 
@@ -102,7 +112,7 @@ def builder(parts: Parts = Parts()) -> StateGraph[AnswerState, Deps, AnswerInput
     g = StateGraph(AnswerState, context_schema=Deps, input_schema=AnswerInput, output_schema=AnswerOutput)
     g.add_node("route", parts.planner or route, retry_policy=LLM_RETRY)
     g.add_node("retrieve", _retrieve(parts), retry_policy=MEMORY_RETRY)
-    g.add_node("answer", answer_node, retry_policy=LLM_RETRY)
+    g.add_node("answer", _answer(parts), retry_policy=LLM_RETRY)
     g.add_edge(START, "route")
     g.add_conditional_edges("route", route_after_plan)
     g.add_edge("answer", END)

@@ -21,7 +21,7 @@ from typing import TypedDict
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from agentrag.agents.evidence import numbered, shown_to_answer
+from agentrag.agents.evidence import arranged, numbered, shown_to_answer
 from agentrag.agents.quality import copies_prompt, is_loop
 from agentrag.agents.router import content_words
 from agentrag.agents.steps import Ask, Steps, drive, node
@@ -91,10 +91,13 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
     return drive(answer_steps(state, deps_of(runtime)), deps_of(runtime))
 
 
-def answer_steps(state: AnswerState, deps: Deps) -> Steps[AnswerUpdate]:
-    """``answer``'s body, for the sync and the async path (``agentrag.agents.steps``)."""
+def answer_steps(state: AnswerState, deps: Deps, order: str | None = None) -> Steps[AnswerUpdate]:
+    """``answer``'s body, for the sync and the async path (``agentrag.agents.steps``).
+
+    ``order`` overrides ``Settings.evidence.order`` (the ablation methods use it).
+    """
     route = state.get("route") or Route()
-    evidence = shown_to_answer(state)
+    evidence = arranged(shown_to_answer(state), state.get("floor", []), order or deps.settings.evidence.order)
     stop = state.get("stop_reason") or _stop_reason(state)
     if route.kind != "none" and not evidence:
         return {"answer": ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}

@@ -75,6 +75,23 @@ def shown_to_answer(state: AnswerState) -> list[Evidence]:
     return [e for e in usable(state.get("evidence", [])) if e.id not in dropped or e.id in floor]
 
 
+def arranged(shown: Sequence[Evidence], floor: Sequence[str], order: str = "floor_last") -> list[Evidence]:
+    """The answer prompt's passage order (``Settings.evidence.order``).
+
+    ``floor_last`` puts the additions first and naive retrieval's raw top-k, in its
+    own rank order, last, right before the question. A 135M generator answers from
+    the passages nearest the question; with the additions there (``floor_first``)
+    an entity probe's passage about the wrong side of a comparison became the
+    answer. With the floor last, the end of the prompt is exactly what plain
+    retrieval shows, and the additions can only add. Decided on the fit split
+    (``evals/reports/README.md``).
+    """
+    if order == "floor_first":
+        return list(shown)
+    keep = set(floor)
+    return [e for e in shown if e.id not in keep] + [e for e in shown if e.id in keep]
+
+
 def revise(pool: Sequence[Evidence], conflicts: Sequence[Conflict]) -> list[Evidence]:
     """Mark the older side of each conflict revised, then retract inferences that rested on it.
 

@@ -47,3 +47,8 @@ def build_no_revision(options: MethodOptions) -> Graph:
 def build_derived(options: MethodOptions) -> Graph:
     """Derived levels on: facts and episodes (with their raw sources) added to the evidence."""
     return _build("agentrag_derived", derived=True)
+
+
+def build_floor_first(options: MethodOptions) -> Graph:
+    """The raw top-k first and the additions after it, next to the question (the order before ``floor_last``)."""
+    return _build("agentrag_floor_first", order="floor_first")
