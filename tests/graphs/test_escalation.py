@@ -9,6 +9,7 @@ top-k, compared against a naive search over the same store.
 from __future__ import annotations
 
 import json
+import re
 
 from corpus import DOCS
 
@@ -134,6 +135,41 @@ def test_answer_evidence_contains_naive_top_k_with_sub_queries_and_time_hint(mak
     assert set(naive_top_k(rag, QUESTION)) <= shown
     assert len(shown) > 2, "sub-queries add to the floor"
     assert out["budget"]["floor_tokens"] > 0 and out["budget"]["added_tokens"] > 0
+
+
+def prompt_passages(rag) -> list[str]:
+    """The passage texts of the last answer prompt, in the order the model read them."""
+    user = rag.llm.calls_for("answerer/cited")[-1].messages[-1].content
+    return re.findall(r"^\[\d+\](?: \([^)]*\))? (.*)$", user, flags=re.M)
+
+
+def naive_texts(rag, question: str) -> list[str]:
+    found = rag.memory.search(
+        "ns", question, k=rag.settings.retrieval.top_k, filters=SearchFilters(levels=("raw",)), mode="hybrid"
+    )
+    return [h.item.text for h in found if related(h)]
+
+
+def sub_query_run(make_rag, **settings):
+    route = json.dumps({"kind": "single", "queries": ["band formed in Los Angeles", "demo tracks of Amy Johnson"],
+                        "time": ""})
+    rag = make_rag({**replies("yes"), "retriever/route": route}, {"judge/sufficient": 0.99, "judge/relevant": 0.9},
+                   retrieval={"top_k": 2}, **settings)
+    rag.add(DOCS, namespace="ns", derive=False)
+    run(rag)
+    return rag, prompt_passages(rag), naive_texts(rag, QUESTION)
+
+
+def test_answer_prompt_ends_with_naive_top_k_in_rank_order_after_the_additions(make_rag):
+    rag, shown, naive = sub_query_run(make_rag)
+    assert len(naive) == 2 and len(shown) > 2, "the sub-queries added passages"
+    assert shown[-2:] == naive, "naive retrieval's top-k, in its rank order, is next to the question"
+    assert not set(shown[:-2]) & set(naive)
+
+
+def test_floor_first_order_puts_naive_top_k_first(make_rag):
+    rag, shown, naive = sub_query_run(make_rag, evidence={"order": "floor_first"})
+    assert len(shown) > 2 and shown[:2] == naive
 
 
 def test_calibrated_abstention(make_rag):
