@@ -216,10 +216,10 @@ class EvidenceConfig(_Strict):
     derived_levels: bool = Field(
         False, description="add facts/episodes (with their raw sources) to the evidence; off until it pays on dev data"
     )
-    order: Literal["floor_last", "floor_first"] = Field(
-        "floor_last",
-        description="answer prompt order: additions first and the raw top-k last, next to the question, so the end "
-        "of the prompt (where a small model looks hardest) is what naive retrieval shows; floor_first: top-k first",
+    order: Literal["floor_first", "floor_last"] = Field(
+        "floor_first",
+        description="answer prompt order: the raw top-k first, additions after it (floor_first), or additions first "
+        "and the raw top-k last, next to the question (floor_last: helped on the fit split, not on fresh questions)",
     )
 
 

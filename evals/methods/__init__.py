@@ -18,7 +18,7 @@ from agentrag.errors import ConfigError
 from evals.methods.ablations import (
     build_derived,
     build_fixed_single,
-    build_floor_first,
+    build_floor_last,
     build_no_judge,
     build_no_revision,
     build_notes,
@@ -67,8 +67,8 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("agentrag_no_judge", "raw", build_no_judge, True, "ablation: no Judge (route decides)"),
         MethodSpec("agentrag_notes", "raw", build_notes, True, "ablation: notes loop on (off by default)"),
         MethodSpec("agentrag_no_revision", "raw", build_no_revision, True, "ablation: no conflict checks"),
-        MethodSpec("agentrag_floor_first", "raw", build_floor_first, True,
-                   "ablation: raw top-k first in the answer prompt, additions last"),
+        MethodSpec("agentrag_floor_last", "raw", build_floor_last, True,
+                   "variant: additions first in the answer prompt, raw top-k last (next to the question)"),
         MethodSpec("agentrag_derived", "derived", build_derived, True,
                    "ablation: facts + episodes (with sources) added to the evidence"),
     )

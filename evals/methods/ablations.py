@@ -49,6 +49,6 @@ def build_derived(options: MethodOptions) -> Graph:
     return _build("agentrag_derived", derived=True)
 
 
-def build_floor_first(options: MethodOptions) -> Graph:
-    """The raw top-k first and the additions after it, next to the question (the order before ``floor_last``)."""
-    return _build("agentrag_floor_first", order="floor_first")
+def build_floor_last(options: MethodOptions) -> Graph:
+    """Additions first and naive retrieval's raw top-k last, next to the question (``evidence.order: floor_last``)."""
+    return _build("agentrag_floor_last", order="floor_last")

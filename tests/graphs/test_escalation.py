@@ -150,26 +150,28 @@ def naive_texts(rag, question: str) -> list[str]:
     return [h.item.text for h in found if related(h)]
 
 
-def sub_query_run(make_rag, **settings):
+def sub_query_run(make_rag, **settings) -> tuple[list[str], list[str]]:
+    """The answer prompt's passages and naive retrieval's top-2, for a route whose sub-queries add passages."""
     route = json.dumps({"kind": "single", "queries": ["band formed in Los Angeles", "demo tracks of Amy Johnson"],
                         "time": ""})
     rag = make_rag({**replies("yes"), "retriever/route": route}, {"judge/sufficient": 0.99, "judge/relevant": 0.9},
                    retrieval={"top_k": 2}, **settings)
     rag.add(DOCS, namespace="ns", derive=False)
     run(rag)
-    return rag, prompt_passages(rag), naive_texts(rag, QUESTION)
+    return prompt_passages(rag), naive_texts(rag, QUESTION)
 
 
-def test_answer_prompt_ends_with_naive_top_k_in_rank_order_after_the_additions(make_rag):
-    rag, shown, naive = sub_query_run(make_rag)
+def test_answer_prompt_starts_with_naive_top_k_in_rank_order_by_default(make_rag):
+    shown, naive = sub_query_run(make_rag)
     assert len(naive) == 2 and len(shown) > 2, "the sub-queries added passages"
-    assert shown[-2:] == naive, "naive retrieval's top-k, in its rank order, is next to the question"
+    assert shown[:2] == naive, "naive retrieval's top-k comes first, in its rank order"
+    assert not set(shown[2:]) & set(naive)
+
+
+def test_floor_last_order_puts_naive_top_k_next_to_the_question(make_rag):
+    shown, naive = sub_query_run(make_rag, evidence={"order": "floor_last"})
+    assert len(shown) > 2 and shown[-2:] == naive
     assert not set(shown[:-2]) & set(naive)
-
-
-def test_floor_first_order_puts_naive_top_k_first(make_rag):
-    rag, shown, naive = sub_query_run(make_rag, evidence={"order": "floor_first"})
-    assert len(shown) > 2 and shown[:2] == naive
 
 
 def test_calibrated_abstention(make_rag):
