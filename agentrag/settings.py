@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agentrag.types import EvidenceOrder
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -216,7 +218,7 @@ class EvidenceConfig(_Strict):
     derived_levels: bool = Field(
         False, description="add facts/episodes (with their raw sources) to the evidence; off until it pays on dev data"
     )
-    order: Literal["floor_first", "floor_last"] = Field(
+    order: EvidenceOrder = Field(
         "floor_first",
         description="answer prompt order: the raw top-k first, additions after it (floor_first), or additions first "
         "and the raw top-k last, next to the question (floor_last: helped on the fit split, not on fresh questions)",

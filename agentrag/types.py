@@ -16,6 +16,8 @@ Level = Literal["raw", "fact", "episode"]
 LEVELS: tuple[Level, ...] = ("raw", "fact", "episode")
 EvidenceStatus = Literal["active", "revised", "retracted", "inferred"]
 RouteKind = Literal["none", "single", "iterative"]
+EvidenceOrder = Literal["floor_first", "floor_last"]
+"""The answer prompt's passage order (``Settings.evidence.order``, ``agentrag.agents.evidence.arranged``)."""
 ShortText = Annotated[str, StringConstraints(max_length=120)]
 """A bounded string for model outputs (queries, names): grammar/guided decoding then cannot run away."""
 

@@ -43,6 +43,7 @@ from agentrag.agents.steps import node
 from agentrag.deps import Deps, deps_of
 from agentrag.retrying import LLM_RETRY, MEMORY_RETRY
 from agentrag.state import AnswerInput, AnswerOutput, AnswerState
+from agentrag.types import EvidenceOrder
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Parts:
     """Facts/episodes in the evidence: None follows ``Settings.evidence.derived_levels``."""
     planner: Any = None
     """A node replacing the router (the fixed-route ablation); None: the router."""
-    order: str | None = None
+    order: EvidenceOrder | None = None
     """The answer prompt's passage order: None follows ``Settings.evidence.order``."""
 
 

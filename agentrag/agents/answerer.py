@@ -28,7 +28,7 @@ from agentrag.agents.steps import Ask, Steps, drive, node
 from agentrag.deps import Deps, deps_of
 from agentrag.errors import ParseError
 from agentrag.state import AnswerState
-from agentrag.types import Citation, Evidence, Route
+from agentrag.types import Citation, Evidence, EvidenceOrder, Route
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
     return drive(answer_steps(state, deps_of(runtime)), deps_of(runtime))
 
 
-def answer_steps(state: AnswerState, deps: Deps, order: str | None = None) -> Steps[AnswerUpdate]:
+def answer_steps(state: AnswerState, deps: Deps, order: EvidenceOrder | None = None) -> Steps[AnswerUpdate]:
     """``answer``'s body, for the sync and the async path (``agentrag.agents.steps``).
 
     ``order`` overrides ``Settings.evidence.order`` (the ablation methods use it).

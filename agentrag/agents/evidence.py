@@ -14,7 +14,7 @@ from langgraph.runtime import Runtime
 
 from agentrag.deps import Deps
 from agentrag.state import AnswerState
-from agentrag.types import Conflict, Evidence, Hit, MemoryItem
+from agentrag.types import Conflict, Evidence, EvidenceOrder, Hit, MemoryItem
 
 USABLE = ("active", "inferred")
 MAX_PASSAGE_CHARS = 700
@@ -75,7 +75,7 @@ def shown_to_answer(state: AnswerState) -> list[Evidence]:
     return [e for e in usable(state.get("evidence", [])) if e.id not in dropped or e.id in floor]
 
 
-def arranged(shown: Sequence[Evidence], floor: Sequence[str], order: str = "floor_first") -> list[Evidence]:
+def arranged(shown: Sequence[Evidence], floor: Sequence[str], order: EvidenceOrder = "floor_first") -> list[Evidence]:
     """The answer prompt's passage order (``Settings.evidence.order``).
 
     ``floor_first`` (the default) shows naive retrieval's raw top-k in rank order,
