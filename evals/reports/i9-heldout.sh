@@ -26,3 +26,6 @@ $PY -m evals run --dataset musique --path $MU --limit 30 --methods naive_rag,ada
 # there `agentrag` at fbb42b3 ran floor_last and was renamed agentrag_floor_last, and
 # agentrag_floor_first renamed agentrag (records and config only; reports rebuilt with
 # `python -m evals report`). adaptive_note in the i9-order-* and fresh folders ran with floor_last.
+# MuSiQue dev questions 31-70 (the router's training questions: a check, not held out)
+$PY -m evals run --dataset musique --path $MU --offset 30 --limit 40 --methods naive_rag,agentrag,adaptive_note,full_context \
+    "${COMMON[@]}" --out runs/i9-musique-31-70
