@@ -85,12 +85,16 @@ def test_escalation_respects_the_round_cap(make_rag):
     assert out["answer"] == "Mercyful Fate"
 
 
-def naive_top_k(rag, question: str) -> list[str]:
+def naive_hits(rag, question: str):
     """What naive_rag shows: the raw top-k of the question, hybrid search, noise filtered."""
     found = rag.memory.search(
         "ns", question, k=rag.settings.retrieval.top_k, filters=SearchFilters(levels=("raw",)), mode="hybrid"
     )
-    return [h.item.id for h in found if related(h)]
+    return [h for h in found if related(h)]
+
+
+def naive_top_k(rag, question: str) -> list[str]:
+    return [h.item.id for h in naive_hits(rag, question)]
 
 
 def shown_item_ids(rag, out) -> set[str]:
@@ -143,13 +147,6 @@ def prompt_passages(rag) -> list[str]:
     return re.findall(r"^\[\d+\](?: \([^)]*\))? (.*)$", user, flags=re.M)
 
 
-def naive_texts(rag, question: str) -> list[str]:
-    found = rag.memory.search(
-        "ns", question, k=rag.settings.retrieval.top_k, filters=SearchFilters(levels=("raw",)), mode="hybrid"
-    )
-    return [h.item.text for h in found if related(h)]
-
-
 def sub_query_run(make_rag, **settings) -> tuple[list[str], list[str]]:
     """The answer prompt's passages and naive retrieval's top-2, for a route whose sub-queries add passages."""
     route = json.dumps({"kind": "single", "queries": ["band formed in Los Angeles", "demo tracks of Amy Johnson"],
@@ -158,7 +155,7 @@ def sub_query_run(make_rag, **settings) -> tuple[list[str], list[str]]:
                    retrieval={"top_k": 2}, **settings)
     rag.add(DOCS, namespace="ns", derive=False)
     run(rag)
-    return prompt_passages(rag), naive_texts(rag, QUESTION)
+    return prompt_passages(rag), [h.item.text for h in naive_hits(rag, QUESTION)]
 
 
 def test_answer_prompt_starts_with_naive_top_k_in_rank_order_by_default(make_rag):
