@@ -202,6 +202,11 @@ class DecisionsConfig(_Strict):
         description="abstain when the question names one speaker and other speakers' turns cover its words by "
         "more than this (share of content words) over the named speaker's best turn; None: never",
     )
+    echo_retry: bool = Field(
+        False,
+        description="the Judge's answer check: an answer naming only what the question names (not an option of it) "
+        "is asked once more, and replaced when the second reply is a real answer",
+    )
     judge_passage_chars: int = Field(
         400, ge=50, description="each passage is cut to this many characters for a decision"
     )

@@ -25,7 +25,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
-from agentrag.agents.answerer import answer_node, answer_steps
+from agentrag.agents.answerer import answer_steps
 from agentrag.agents.evidence import revise_evidence
 from agentrag.agents.judge import (
     judge_node,
@@ -60,6 +60,9 @@ class Parts:
     """A node replacing the router (the fixed-route ablation); None: the router."""
     order: EvidenceOrder | None = None
     """The answer prompt's passage order: None follows ``Settings.evidence.order``."""
+    echo_retry: bool | None = None
+    """The Judge's answer check (an answer that only repeats the question is asked again): None follows
+    ``Settings.decisions.echo_retry``; off whenever ``judge`` is."""
 
 
 def _retrieve(parts: Parts) -> Any:
@@ -99,9 +102,8 @@ def _after_retrieve_no_judge(parts: Parts) -> Any:
 
 
 def _answer(parts: Parts) -> Any:
-    if parts.order is None:
-        return answer_node
-    return node(partial(answer_steps, order=parts.order), name="answer")
+    check_echo = parts.echo_retry if parts.judge else False
+    return node(partial(answer_steps, order=parts.order, check_echo=check_echo), name="answer")
 
 
 def _judge(parts: Parts) -> Any:

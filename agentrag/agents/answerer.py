@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
@@ -27,6 +27,7 @@ from agentrag.agents.router import content_words
 from agentrag.agents.steps import Ask, Steps, drive, node
 from agentrag.deps import Deps, deps_of
 from agentrag.errors import ParseError
+from agentrag.prompts import RenderedPrompt
 from agentrag.state import AnswerState
 from agentrag.types import Citation, Evidence, EvidenceOrder, Route
 
@@ -48,12 +49,13 @@ class CitedAnswer(BaseModel):
 
 
 class AnswerUpdate(TypedDict):
-    """What ``answer`` writes."""
+    """What ``answer`` writes (``decisions`` only when the answer check ran)."""
 
     answer: str
     abstained: bool
     citations: list[Citation]
     stop_reason: str
+    decisions: NotRequired[list[dict[str, object]]]
 
 
 _INSTRUCTIONS = " | ".join(str(f.description) for f in CitedAnswer.model_fields.values())
@@ -91,10 +93,14 @@ def answer(state: AnswerState, runtime: Runtime[Deps]) -> AnswerUpdate:
     return drive(answer_steps(state, deps_of(runtime)), deps_of(runtime))
 
 
-def answer_steps(state: AnswerState, deps: Deps, order: EvidenceOrder | None = None) -> Steps[AnswerUpdate]:
+def answer_steps(
+    state: AnswerState, deps: Deps, order: EvidenceOrder | None = None, check_echo: bool | None = False
+) -> Steps[AnswerUpdate]:
     """``answer``'s body, for the sync and the async path (``agentrag.agents.steps``).
 
-    ``order`` overrides ``Settings.evidence.order`` (the ablation methods use it).
+    ``order`` overrides ``Settings.evidence.order`` (the ablation methods use it). ``check_echo`` is
+    agentrag's answer check (``recheck_echo``; None follows ``Settings.decisions.echo_retry``); the
+    baselines, which share this node, answer without it.
     """
     route = state.get("route") or Route()
     evidence = arranged(shown_to_answer(state), state.get("floor", []), order or deps.settings.evidence.order)
@@ -139,16 +145,76 @@ def answer_steps(state: AnswerState, deps: Deps, order: EvidenceOrder | None = N
     text = shorten(state["question"], reply.answer.strip())
     if is_abstention(text):
         return {"answer": text or ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}
+    citations = cite(reply.citations, text, evidence, question)
+    done: AnswerUpdate = {"answer": text, "abstained": False, "citations": citations, "stop_reason": stop}
+    if check_echo is None:
+        check_echo = deps.settings.decisions.echo_retry
+    if check_echo and echoes(question, text):
+        retry = deps.prompts.render(
+            "answerer/not_echo", question=question, passages=passages, note=note.text if note else "", echo=text
+        )
+        return (yield from recheck_echo(state, retry, evidence, done))
+    return done
+
+
+def recheck_echo(
+    state: AnswerState, retry: RenderedPrompt, evidence: list[Evidence], first: AnswerUpdate
+) -> Steps[AnswerUpdate]:
+    """Ask once more when the answer only repeats names the question gives.
+
+    "Who directed the 1940 film in which John Arledge appeared?" - "John Arledge". A small generator
+    often copies a name from the question; such an answer is right only when the question offers it
+    as an option, which ``echoes`` excludes. The second answer replaces the first only when it is a
+    real answer (not degenerate, not an abstention, not an echo itself), so the check cannot turn an
+    answer into an abstention or a worse echo; either way it is recorded as a decision.
+    """
+    question = state["question"]
+    decisions = [*state.get("decisions", [])]
+    try:
+        reply: CitedAnswer = yield Ask(retry, CitedAnswer)
+        text = shorten(question, reply.answer.strip())
+        instruction = retry.user.splitlines()[-1].replace(first["answer"], "")
+        why = degenerate(question, text) or (
+            "abstention" if is_abstention(text)
+            else "echo again" if echoes(question, text)
+            else "instruction copy" if copies_prompt(text, instruction, n=4)
+            else None
+        )
+    except ParseError as exc:
+        reply, text, why = CitedAnswer(answer=""), "", degenerate(question, exc.raw) or "unparsable"
+    decision: dict[str, object] = {"kind": "answer_check", "echo": first["answer"], "source": "rule"}
+    if why:
+        log.info("answer %r repeats the question; the second answer is no better (%s): kept", first["answer"], why)
+        return {**first, "decisions": [*decisions, {**decision, "outcome": f"kept ({why})"}]}
+    return {**first, "answer": text, "citations": cite(reply.citations, text, evidence, question),
+            "decisions": [*decisions, {**decision, "outcome": "replaced", "answer": text}]}
+
+
+def cite(numbers: list[int], text: str, evidence: list[Evidence], question: str) -> list[Citation]:
+    """The passages the model cited by number; by word overlap when it cited none that exist."""
     citations: list[Citation] = []
-    for n in dict.fromkeys(reply.citations):
+    for n in dict.fromkeys(numbers):
         if 1 <= n <= len(evidence):
             e = evidence[n - 1]
             citations.append(Citation(evidence_id=e.id, item_id=e.item_id, text=e.text))
         else:
             log.info("answer cited passage %d of %d; ignored", n, len(evidence))
-    if not citations:
-        citations = attribute(text, evidence, state["question"])
-    return {"answer": text, "abstained": False, "citations": citations, "stop_reason": stop}
+    return citations or attribute(text, evidence, question)
+
+
+_OPTIONS = re.compile(r"\bor\b|\bbetween\b.+\band\b", re.IGNORECASE)
+
+
+def echoes(question: str, text: str) -> bool:
+    """Whether an answer names nothing the question does not already name, where that cannot be right.
+
+    A question that offers options ("X or Y", "between X and Y") is answered by naming one, and
+    "yes"/"no" name nothing, so neither counts.
+    """
+    said = content_words(text)
+    if not said or _YES_NO_ANSWER.match(text) or _OPTIONS.search(question):
+        return False
+    return said <= content_words(question)
 
 
 answer_node = node(answer_steps)

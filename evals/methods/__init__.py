@@ -17,6 +17,7 @@ from langgraph.graph.state import CompiledStateGraph
 from agentrag.errors import ConfigError
 from evals.methods.ablations import (
     build_derived,
+    build_echo_retry,
     build_fixed_single,
     build_floor_last,
     build_no_judge,
@@ -69,6 +70,8 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("agentrag_no_revision", "raw", build_no_revision, True, "ablation: no conflict checks"),
         MethodSpec("agentrag_floor_last", "raw", build_floor_last, True,
                    "variant: additions first in the answer prompt, raw top-k last (next to the question)"),
+        MethodSpec("agentrag_echo_retry", "raw", build_echo_retry, True,
+                   "variant: the Judge's answer check on (an answer repeating only the question is asked again)"),
         MethodSpec("agentrag_derived", "derived", build_derived, True,
                    "ablation: facts + episodes (with sources) added to the evidence"),
     )

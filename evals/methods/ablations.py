@@ -52,3 +52,8 @@ def build_derived(options: MethodOptions) -> Graph:
 def build_floor_last(options: MethodOptions) -> Graph:
     """Additions first and naive retrieval's raw top-k last, next to the question (``evidence.order: floor_last``)."""
     return _build("agentrag_floor_last", order="floor_last")
+
+
+def build_echo_retry(options: MethodOptions) -> Graph:
+    """The Judge's answer check forced on: an answer that only repeats the question's names is asked again."""
+    return _build("agentrag_echo_retry", echo_retry=True)
