@@ -301,9 +301,10 @@ class Runner:
         keys = [k for k in OUTPUT_KEYS if k in graph.channels]
         t0 = time.perf_counter()
         try:
-            out = await graph.ainvoke(
-                {"question": q.question, "namespace": ns}, config, context=self.rag.deps, output_keys=keys
-            )
+            inputs: dict[str, Any] = {"question": q.question, "namespace": ns}
+            if "gold_evidence" in graph.channels:  # the gold_context diagnostic only
+                inputs["gold_evidence"] = list(q.evidence)
+            out = await graph.ainvoke(inputs, config, context=self.rag.deps, output_keys=keys)
             latency = time.perf_counter() - t0
             record = await asyncio.to_thread(self._record, method, q, ns, out, tracker, latency)
         except Exception as exc:  # one failed question must not end the run; it is recorded as wrong

@@ -26,6 +26,7 @@ from evals.methods.ablations import (
 )
 from evals.methods.common import MemoryKind, MethodOptions, MethodState, TokenCounter, estimate_tokens
 from evals.methods.full_context import build_full_context
+from evals.methods.gold_context import build_gold_context
 from evals.methods.iterative import build_adaptive_note, build_iter_retgen
 from evals.methods.single_step import build_closed_book, build_facts_only, build_naive_rag
 
@@ -49,6 +50,8 @@ class MethodSpec:
     retrieves: bool
     """Whether ``hits`` are a ranked retrieval (recall@k is meaningful) or a dump of memory."""
     summary: str
+    diagnostic: bool = False
+    """Not a method anyone would ship (``gold_context`` reads the answer key): run only when named, never in ``all``."""
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -58,6 +61,8 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("full_context", "raw", build_full_context, False,
                    "all raw items in the prompt, oldest dropped to fit the window"),
         MethodSpec("naive_rag", "raw", build_naive_rag, True, "top-k raw items, one step"),
+        MethodSpec("gold_context", "raw", build_gold_context, False,
+                   "diagnostic, not a baseline: exactly the gold evidence (the ceiling of any retrieval)", True),
         MethodSpec("iter_retgen", "raw", build_iter_retgen, True,
                    "retrieve with question + last answer, generate; fixed rounds"),
         MethodSpec("adaptive_note", "raw", build_adaptive_note, True, "the notes loop over raw items, no Judge"),
@@ -86,10 +91,10 @@ CORE = ("naive_rag", "adaptive_note", "agentrag")
 
 
 def get_methods(names: str | list[str] | tuple[str, ...]) -> list[MethodSpec]:
-    """Specs for comma-separated or listed names, in the canonical order; ``all`` means every one."""
+    """Specs for comma-separated or listed names, in the canonical order; ``all`` means every non-diagnostic one."""
     wanted = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
     if wanted == ["all"]:
-        return list(METHODS.values())
+        return [m for m in METHODS.values() if not m.diagnostic]
     unknown = [n for n in wanted if n not in METHODS]
     if unknown or not wanted:
         raise ConfigError.invalid_choice("method", ",".join(unknown) or "(none)", [*METHODS, "all"])

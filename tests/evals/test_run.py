@@ -101,6 +101,12 @@ def test_every_method_end_to_end_then_resume_then_report(make):
     assert not full.retrieval and len(full.retrieved) == 20
     assert full.truncation["answer_tokens"] == 128  # the answer prompt's budget, as every method gets
 
+    gold = by_qid(records["gold_context"])  # the diagnostic ceiling: exactly the gold turns, nothing else
+    assert gold["conv-26/0"].retrieved == [["D1:3"]] and gold["conv-26/0"].prediction == "7 May 2023"
+    assert gold["conv-26/2"].retrieved == [["D1:9"], ["D1:11"]]
+    assert all(sorted(s for [s] in r.retrieved) == sorted(r.gold_evidence) for r in gold.values())
+    assert naive["conv-26/2"].retrieved != gold["conv-26/2"].retrieved  # the others never see the answer key
+
     iter_rec = by_qid(records["iter_retgen"])["conv-26/0"]
     assert iter_rec.rounds == 2 and iter_rec.usage.calls == 2
     # the paper's rules only (the tiny corpus runs out of unseen passages: a step without any is a rejected note)
@@ -177,6 +183,13 @@ def test_resuming_a_different_experiment_is_refused(make):
     cfg2, rag2 = make(methods=("closed_book",), limit=1, per_category=None, top_k=9)
     with pytest.raises(ConfigError, match="use another --out"):
         Runner(cfg2, rag=rag2).run()
+
+
+def test_all_methods_leave_out_the_diagnostic():
+    from evals.methods import get_methods
+
+    assert "gold_context" not in {m.name for m in get_methods("all")}
+    assert [m.name for m in get_methods("gold_context,naive_rag")] == ["naive_rag", "gold_context"]
 
 
 def test_cli_rejects_unknown_method(tmp_path):
