@@ -43,7 +43,7 @@ from agentrag.agents.steps import node
 from agentrag.deps import Deps, deps_of
 from agentrag.retrying import LLM_RETRY, MEMORY_RETRY
 from agentrag.state import AnswerInput, AnswerOutput, AnswerState
-from agentrag.types import EvidenceOrder
+from agentrag.types import EvidenceOrder, FocusUse
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,10 @@ class Parts:
     """A node replacing the router (the fixed-route ablation); None: the router."""
     order: EvidenceOrder | None = None
     """The answer prompt's passage order: None follows ``Settings.evidence.order``."""
+    focus: int | None = None
+    """A focused first read of naive retrieval's top N passages: None follows ``Settings.evidence.focus``, 0 is off."""
+    focus_use: FocusUse | None = None
+    """What the focused read's answer does ("answer" or "note"): None follows ``Settings.evidence.focus_use``."""
     echo_retry: bool | None = None
     """The Judge's answer check (an answer that only repeats the question is asked again): None follows
     ``Settings.decisions.echo_retry``; off whenever ``judge`` is."""
@@ -103,7 +107,10 @@ def _after_retrieve_no_judge(parts: Parts) -> Any:
 
 def _answer(parts: Parts) -> Any:
     check_echo = parts.echo_retry if parts.judge else False
-    return node(partial(answer_steps, order=parts.order, check_echo=check_echo), name="answer")
+    return node(
+        partial(answer_steps, order=parts.order, check_echo=check_echo, focus=parts.focus, focus_use=parts.focus_use),
+        name="answer",
+    )
 
 
 def _judge(parts: Parts) -> Any:

@@ -57,3 +57,13 @@ def build_floor_last(options: MethodOptions) -> Graph:
 def build_echo_retry(options: MethodOptions) -> Graph:
     """The Judge's answer check forced on: an answer that only repeats the question's names is asked again."""
     return _build("agentrag_echo_retry", echo_retry=True)
+
+
+def build_focus(options: MethodOptions) -> Graph:
+    """The focused read's answer is the answer (``focus_use: answer``); all the evidence only when it is no answer."""
+    return _build("agentrag_focus_answer", focus_use="answer")
+
+
+def build_no_focus(options: MethodOptions) -> Graph:
+    """No focused first read (``evidence.focus: null``): one answer call over all the evidence."""
+    return _build("agentrag_no_focus", focus=0)
