@@ -154,7 +154,7 @@ def focused_first(state: AnswerState, deps: Deps, first: list[Evidence]) -> Step
     items = {h.item.id: h.item for h in state.get("hits", [])}
     prompt = deps.prompts.render("answerer/cited", question=question, passages=numbered(first, items), note="")
     try:
-        reply: CitedAnswer = yield Ask(prompt, CitedAnswer)
+        reply: CitedAnswer = yield Ask(prompt, CitedAnswer, streamed=False)  # not the answer a client sees
     except ParseError as exc:
         return "", [], degenerate(question, exc.raw) or "unparsable"
     text = shorten(question, reply.answer.strip())

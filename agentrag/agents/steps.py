@@ -39,14 +39,16 @@ class Ask(Generic[M]):
 
     prompt: RenderedPrompt
     schema: type[M]
+    streamed: bool = True
+    """False: the reply's tokens stay out of the graph's ``messages`` stream (a preliminary call)."""
 
     def run(self, deps: Deps) -> M:
         """Blocking call."""
-        return structured(deps.llm, self.prompt, self.schema, prompts=deps.prompts)
+        return structured(deps.llm, self.prompt, self.schema, prompts=deps.prompts, streamed=self.streamed)
 
     async def arun(self, deps: Deps) -> M:
         """Async call."""
-        return await astructured(deps.llm, self.prompt, self.schema, prompts=deps.prompts)
+        return await astructured(deps.llm, self.prompt, self.schema, prompts=deps.prompts, streamed=self.streamed)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.constants import TAG_NOSTREAM
 from pydantic import BaseModel, ValidationError
 
 from agentrag.errors import BackendError, ParseError
@@ -112,9 +113,14 @@ def structured(
     *,
     max_tokens: int | None = None,
     prompts: PromptLibrary | None = None,
+    streamed: bool = True,
 ) -> T:
-    """Ask ``llm`` for ``prompt`` and return a validated ``schema`` instance."""
-    kwargs: dict[str, Any] = {}
+    """Ask ``llm`` for ``prompt`` and return a validated ``schema`` instance.
+
+    ``streamed=False`` keeps the reply's tokens out of a graph's ``messages`` stream (LangGraph's
+    ``nostream`` tag): a node's preliminary call must not reach a chat client as answer text.
+    """
+    kwargs: dict[str, Any] = {} if streamed else {"config": {"tags": [TAG_NOSTREAM]}}
     talk = _exchange(llm, prompt, schema, max_tokens, prompts or default_library(), kwargs)
     try:
         messages = next(talk)
@@ -132,9 +138,10 @@ async def astructured(
     *,
     max_tokens: int | None = None,
     prompts: PromptLibrary | None = None,
+    streamed: bool = True,
 ) -> T:
     """Async ``structured``: the call awaits the backend (the OpenAI backend's async client), holding no thread."""
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {} if streamed else {"config": {"tags": [TAG_NOSTREAM]}}
     talk = _exchange(llm, prompt, schema, max_tokens, prompts or default_library(), kwargs)
     try:
         messages = next(talk)

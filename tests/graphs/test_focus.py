@@ -95,3 +95,24 @@ def test_on_by_default_as_a_note_and_the_ablation_turns_it_off(make_rag, tmp_pat
     graph.invoke({"question": QUESTION, "namespace": "ns"}, config, context=rag.deps)
     assert len(rag.llm.calls_for("answerer/cited")) == 3, "the ablation answers in one call"
     assert not focus_decisions(graph.get_state(config).values)
+
+
+def test_only_the_final_answer_is_streamed(make_rag):
+    """The focused read is a preliminary call: a chat client must see only the answer's tokens."""
+    import asyncio
+
+    for streamed in ("sync", "async"):
+        calls = iter([REAL, FINAL])
+        rag = make_rag({**replies("yes"), "answerer/cited": lambda messages, calls=calls: next(calls)},
+                       {"judge/sufficient": 0.99}, evidence={"focus": 2})
+        rag.add(DOCS, namespace="ns", derive=False)
+        if streamed == "sync":
+            events = list(rag.stream(QUESTION, namespace="ns"))
+        else:
+            async def collect(rag=rag):
+                return [e async for e in rag.astream(QUESTION, namespace="ns")]
+
+            events = asyncio.run(collect())
+        tokens = "".join(e.text for e in events if e.kind == "token")
+        assert len(rag.llm.calls_for("answerer/cited")) == 2, streamed
+        assert tokens == events[-1].data.text == "The Beginning", streamed

@@ -41,10 +41,11 @@ def test_run_id_reaches_the_memory_layer_checkpoints_and_run_record(make_rag) ->
     assert snapshot.metadata["agentrag_run_id"] == run_id and snapshot.metadata["namespace"] == "alice"
     assert [v.node for v in record.nodes] == PATH
     # the Judge checks the added passages (at most 4), two candidate contradictions (the facts, the turns)
-    # and sufficiency once; the notes loop then writes two notes (the second one reviewed)
+    # and sufficiency once; the notes loop then writes two notes (the second one reviewed); the answer
+    # node reads the top 3 passages first, then answers from all the evidence
     assert [c.prompt_id for c in record.calls] == [
         "retriever/route", *["judge/relevant"] * 4, *["judge/contradict"] * 2, "judge/sufficient",
-        "notes/update", "notes/update", "notes/review", "answerer/cited"]
+        "notes/update", "notes/update", "notes/review", "answerer/cited", "answerer/cited"]
     assert sum(c.prompt_tokens + c.completion_tokens for c in record.calls) == second.usage.total_tokens
     usage = record.usage_by_node()
     assert {n: u.total_tokens for n, u in usage.items()} == {n: u.total_tokens for n, u in second.usage_by_node.items()}
