@@ -320,9 +320,22 @@ def attribute(answer_text: str, evidence: list[Evidence], question: str = "", li
     """Cite the passages that contain most of the answer's content words (fallback attribution).
 
     Words the question already contains are not evidence of anything (every passage about
-    "Caroline" contains "Caroline"), so only the answer's new words count.
+    "Caroline" contains "Caroline"), so only the answer's new words count. An answer of several
+    sentences is attributed sentence by sentence first: a small model stitches an answer from two
+    turns ("The colors really blend nicely. ... The lake sunrise last year!"), and each part rests
+    on its own turn; the whole answer is matched when no sentence is.
     """
-    words = content_words(answer_text) - content_words(question)
+    sentences = [t for t in re.split(r"(?<=[.!?])\s+", answer_text.strip()) if t]
+    cited: dict[str, Citation] = {}
+    for part in sentences if len(sentences) > 1 else []:
+        for c in _overlap(part, evidence, question, 1):
+            cited.setdefault(c.evidence_id, c)
+    return list(cited.values())[:limit] or _overlap(answer_text, evidence, question, limit)
+
+
+def _overlap(text: str, evidence: list[Evidence], question: str, limit: int) -> list[Citation]:
+    """The passages holding at least ``ATTRIBUTION_MIN_SHARE`` of the text's new content words, best first."""
+    words = content_words(text) - content_words(question)
     if not words:
         return []
     scored = []

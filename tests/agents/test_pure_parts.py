@@ -101,3 +101,18 @@ def test_fallback_attribution_cites_passages_containing_the_answer():
     assert attribute("the", pool) == []
     # words the question already has prove nothing
     assert attribute("Mercyful Fate", pool, question="What is Mercyful Fate?") == []
+
+
+def test_an_answer_stitched_from_two_passages_cites_each():
+    """SmolLM2 stitched a neighbouring turn's sentence before the gold one; each sentence rests on its own turn."""
+    from agentrag.agents.answerer import attribute
+
+    pool = [
+        Evidence(id="E1", text="Wow, Melanie! The colors really blend nicely. Painting looks like a great outlet.",
+                 item_id="r1"),
+        Evidence(id="E2", text="Yeah, I painted that lake sunrise last year!", item_id="r2"),
+    ]
+    stitched = "The colors really blend nicely. Painting looks like a great outlet. The lake sunrise last year!"
+    cited = attribute(stitched, pool, question="What did Melanie paint last year?")
+    assert [c.evidence_id for c in cited] == ["E1", "E2"]
+    assert [c.evidence_id for c in attribute("The colors really blend nicely.", pool)] == ["E1"]
