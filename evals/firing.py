@@ -26,13 +26,15 @@ def _fired(r: QuestionRecord) -> dict[str, bool]:
         "refresh": bool(r.refreshed),
         "dropped": bool(r.dropped),
         "judge_abstained": r.stop_reason == "judge: answer not in memory",
+        "focused": any(d.get("kind") == "focus" and d.get("outcome") == "answered" for d in r.decisions),
+        "echo_replaced": any(d.get("kind") == "answer_check" and d.get("outcome") == "replaced" for d in r.decisions),
     }
 
 
 def firing(records: Sequence[QuestionRecord]) -> dict[str, Any]:
     """Counts of each part firing, overall and per category, with decision sources and budget use."""
     fired = [_fired(r) for r in records]
-    parts = ("escalated", "notes", "revision", "refresh", "dropped", "judge_abstained")
+    parts = ("escalated", "notes", "revision", "refresh", "dropped", "judge_abstained", "focused", "echo_replaced")
     cats = sorted({r.category for r in records})
     suff = [d for r in records for d in r.decisions if d.get("kind") == "sufficient"]
     budgets = [r.budget for r in records if r.budget]
@@ -45,6 +47,10 @@ def firing(records: Sequence[QuestionRecord]) -> dict[str, Any]:
         },
         "escalation_reasons": dict(Counter(r.escalation.split(" (")[0] for r in records if r.escalation)),
         "sufficiency_outcomes": dict(Counter(str(d.get("outcome")) for d in suff)),
+        "focus_outcomes": dict(Counter(str(d.get("outcome")) for r in records for d in r.decisions
+                                       if d.get("kind") == "focus")),
+        "answer_checks": dict(Counter(str(d.get("outcome")) for r in records for d in r.decisions
+                                      if d.get("kind") == "answer_check")),
         "decision_sources": dict(Counter(str(d.get("source")) for r in records for d in r.decisions)),
         "mean_p_sufficient": _mean_p(suff),
         "budget_tokens": budgets[0].get("budget_tokens") if budgets else None,
@@ -105,10 +111,16 @@ def section(summary: dict[str, Any]) -> list[str]:
                 f"{_kv(f['decision_sources'])} | {f['mean_p_sufficient']} | "
                 f"{f['floor_tokens']} + {f['added_tokens']} / {f['budget_tokens']} |"
             )
-        out += ["", "Per question type (notes loop / revision / refresh / Judge abstain):", ""]
+        focus = {m: f for m, f in rows.items() if f.get("focus_outcomes") or f.get("answer_checks")}
+        if focus:
+            out += ["", "The answer node's own steps: the focused first read of the top passages (outcomes) and "
+                    "the echo check (`decisions.echo_retry`):", ""]
+            out += [f"- {m}: focused read {_kv(f.get('focus_outcomes', {}))}; echo check "
+                    f"{_kv(f.get('answer_checks', {}))}" for m, f in focus.items()]
+        out += ["", "Per question type (notes loop / revision / refresh / Judge abstain / focused answer):", ""]
         for m, f in rows.items():
             per = "; ".join(
-                f"{cat}: {v['notes']}/{v['revision']}/{v['refresh']}/{v['judge_abstained']}"
+                f"{cat}: {v['notes']}/{v['revision']}/{v['refresh']}/{v['judge_abstained']}/{v['focused']}"
                 for cat, v in f["by_category"].items()
             )
             out.append(f"- {m}: {per}")

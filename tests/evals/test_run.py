@@ -137,6 +137,10 @@ def test_every_method_end_to_end_then_resume_then_report(make):
     assert naive_sum["overall"]["calls"] == 1.0
     fired = summary["methods"]["agentrag"]["firing"]
     assert fired["counts"]["escalated"] == 5 and fired["counts"]["notes"] == 0  # the loop is off by default
+    # the focused first read ran on every question (the scripted answer is a real one) and is counted
+    assert sum(fired["focus_outcomes"].values()) == 5 and fired["counts"]["focused"] == fired["focus_outcomes"].get(
+        "answered", 0) == 4
+    assert summary["methods"]["agentrag_no_focus"]["firing"]["focus_outcomes"] == {}
     forced = summary["methods"]["agentrag_notes"]["firing"]
     assert forced["counts"]["escalated"] == forced["counts"]["notes"] == 5
     assert summary["extraction"]["facts_stored"] >= 1
