@@ -4,13 +4,7 @@
 # the ablations. Each step resumes (records are per question); replies are memoised across methods
 # and datasets (greedy decoding: same prompt, same answer). The derived-memory methods need a fact
 # extraction pass over each memory (LoCoMo conv-26: about 100 generator calls) and run separately.
-set -u
-cd "$(dirname "$0")/../.."
-export PYTHONPATH=$PWD AGENTRAG_CACHE_DIR=${AGENTRAG_CACHE_DIR:-$HOME/.cache/agentrag} HF_HUB_OFFLINE=1
-PY=.venv/bin/python
-HP=../shared/data/hotpotqa/hotpotqa.dev.jsonl
-LO=../shared/data/locomo/locomo10.dev.json
-MU=../shared/data/musique/musique.dev.jsonl
+source "$(dirname "$0")/i9-env.sh"
 CORE=naive_rag,adaptive_note,agentrag
 REST=closed_book,iter_retgen,full_context,agentrag_fixed_route,agentrag_no_judge,agentrag_notes,agentrag_no_revision
 COMMON=(--interleave --window 2048 --no-judge --reply-cache runs/i9-reply-cache.sqlite)

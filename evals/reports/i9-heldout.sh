@@ -2,13 +2,7 @@
 # Issue 9, 3 December: HotpotQA dev questions never used before (91-170, 171-210), the fit split
 # with full_context, and the answer-order experiment (evidence.order) on the report sets.
 # Each run resumes (records are per question); replies are memoised across methods.
-set -u
-cd "$(dirname "$0")/../.."
-export PYTHONPATH=$PWD AGENTRAG_CACHE_DIR=${AGENTRAG_CACHE_DIR:-$HOME/.cache/agentrag} HF_HUB_OFFLINE=1
-PY=.venv/bin/python
-HP=../shared/data/hotpotqa/hotpotqa.dev.jsonl
-LO=../shared/data/locomo/locomo10.dev.json
-MU=../shared/data/musique/musique.dev.jsonl
+source "$(dirname "$0")/i9-env.sh"
 COMMON=(--interleave --window 2048 --no-judge --reply-cache runs/i9-reply-cache.sqlite)
 $PY -m evals run --dataset hotpotqa --path $HP --offset 90 --limit 80 --methods naive_rag,agentrag,adaptive_note,full_context \
     "${COMMON[@]}" --out runs/i9-hotpotqa-held-91-170
