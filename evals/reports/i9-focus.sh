@@ -13,12 +13,13 @@ done
 CORE=naive_rag,full_context,adaptive_note,agentrag,agentrag_no_focus,agentrag_focus_answer,gold_context
 $PY -m evals run --dataset hotpotqa --path $HP --offset 40 --limit 50 --methods $CORE "${COMMON[@]}" \
     --out runs/i9-focus-fit-hotpotqa-41-90
-$PY -m evals run --dataset hotpotqa --path $HP --limit 40 --methods $CORE,closed_book,iter_retgen "${COMMON[@]}" \
+ABL=agentrag_no_judge,agentrag_no_revision,agentrag_fixed_route,agentrag_notes
+$PY -m evals run --dataset hotpotqa --path $HP --limit 40 --methods $CORE,closed_book,iter_retgen,$ABL "${COMMON[@]}" \
     --out runs/i9-focus-hotpotqa-40
 $PY -m evals run --dataset locomo --path $LO --samples conv-26 --per-category 12 \
-    --methods $CORE,closed_book,iter_retgen,facts_only,agentrag_no_judge,agentrag_no_revision,agentrag_fixed_route,agentrag_notes,agentrag_derived \
+    --methods $CORE,closed_book,iter_retgen,facts_only,$ABL,agentrag_derived \
     "${COMMON[@]}" --out runs/i9-focus-locomo-conv26-60
-$PY -m evals run --dataset musique --path $MU --limit 30 --methods $CORE,closed_book,iter_retgen "${COMMON[@]}" \
+$PY -m evals run --dataset musique --path $MU --limit 30 --methods $CORE,closed_book,iter_retgen,$ABL "${COMMON[@]}" \
     --out runs/i9-focus-musique-30
 $PY -m evals run --dataset hotpotqa --path $HP --offset 90 --limit 120 --methods $CORE "${COMMON[@]}" \
     --out runs/i9-focus-hotpotqa-91-210
