@@ -210,7 +210,7 @@ class Runner:
         kinds = sorted({m.memory for m in self.methods if m.memory != "none"})
         samples = list(dict.fromkeys(q.sample_id for q in self.questions))
         path = self.cfg.out / "memory_builds.jsonl"
-        done = {(b.sample_id, b.kind) for b in read_jsonl(path, BuildRecord)}
+        done = {(b.sample_id, b.kind) for b in self._present(path)}
         todo = [(s, k) for k in kinds for s in samples if (s, k) not in done]
         self.reporter.start("memory", "memory builds", len(samples) * len(kinds), len(samples) * len(kinds) - len(todo))
         built = []
@@ -223,6 +223,21 @@ class Runner:
             built.append(record)
             self.reporter.advance("memory")
         return built
+
+    def _present(self, path: Path) -> list[BuildRecord]:
+        """The build records whose memory is still in the store; the others are dropped to be built again.
+
+        A run folder copied or restored without its ``memory/`` (or with part of it) once resumed
+        on empty namespaces and scored every method near 0 without a word; a build counts as done
+        only while its namespace holds at least the raw items the build recorded.
+        """
+        builds = read_jsonl(path, BuildRecord)
+        present = [b for b in builds if self.rag.memory.count(b.namespace, "raw") >= b.raw]
+        if len(present) < len(builds):
+            log.warning("%d of %d memory builds in %s are missing from the store; building them again",
+                        len(builds) - len(present), len(builds), path.parent)
+            path.write_text("".join(b.model_dump_json() + "\n" for b in present))
+        return present
 
     def _session_bar(self, label: str) -> Callable[[int, int], None]:
         def advance(done: int, total: int) -> None:

@@ -229,3 +229,24 @@ def test_judge_after_the_run_and_lock(make):
     cfg2, rag2 = make(methods=("naive_rag",), judge=False)
     with pytest.raises(ConfigError, match="in use by process 1"):
         Runner(cfg2, rag=rag2).run()
+
+
+def test_a_run_folder_without_its_memory_builds_it_again(make, tmp_path, embedder):
+    """A run folder copied without ``memory/`` once resumed on empty namespaces: every new method abstained.
+
+    (Chroma caches an embedded store per path inside a process, so the missing memory is a store
+    in another folder here, not a deleted one.)
+    """
+    cfg, rag = make(methods=("naive_rag",))
+    run_eval(cfg, rag=rag)
+    cfg2 = RunConfig(**{**cfg.model_dump(), "methods": ("naive_rag", "full_context")})
+    elsewhere = AgentRAG(load_settings(data_dir=tmp_path / "elsewhere", router={"kind": "llm"}),
+                         llm=ScriptedChatModel(replies=REPLIES), embedder=embedder)
+    try:
+        run_eval(cfg2, rag=elsewhere)
+    finally:
+        elsewhere.close()
+    full = by_qid(load_records(cfg2.out)["full_context"])["conv-26/0"]
+    assert full.truncation["items_total"] == 20 and full.prediction == "7 May 2023"
+    builds = read_jsonl(cfg2.out / "memory_builds.jsonl", BuildRecord)
+    assert [(b.kind, b.raw) for b in builds] == [("raw", 20)], "the stale record is replaced, not doubled"
