@@ -8,14 +8,19 @@ that and appends it here (SQLite in the data directory, one short write per run)
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from agentrag.types import TokenUsage
+
+log = logging.getLogger(__name__)
 
 
 class NodeVisit(BaseModel):
@@ -79,17 +84,41 @@ CREATE INDEX IF NOT EXISTS runs_thread ON runs (thread_id, started_at);
 """
 
 
+def _while_locked(step: Callable[[], None], timeout_s: float) -> None:
+    """Run ``step``, again while SQLite says the file is locked, until ``timeout_s``.
+
+    Two ``agentrag serve`` workers share one run log. A worker opening it while the other
+    wrote got "database is locked" from the WAL pragma at once, not after the busy timeout
+    (seen in CI as a 500 on the second worker's first chat turn), so the retry is explicit.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
+                raise
+            log.info("run log is locked by another process; trying again (%s)", exc)
+            time.sleep(0.05)
+
+
 class RunLog:
     """Append and read run records (SQLite; WAL so readers never block a running graph)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, timeout_s: float = 60.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=timeout_s)
         self._lock = threading.Lock()
         with self._lock:
+            _while_locked(self._setup, timeout_s)
+
+    def _setup(self) -> None:
+        """WAL (set once per file, so skipped when another process already did), then the schema."""
+        if str(self._conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
 
     def append(self, record: RunRecord) -> None:
         """Store one run (a re-recorded run id replaces its row)."""
