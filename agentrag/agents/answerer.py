@@ -49,7 +49,7 @@ class CitedAnswer(BaseModel):
 
 
 class AnswerUpdate(TypedDict):
-    """What ``answer`` writes (``decisions`` only when the answer check ran)."""
+    """What ``answer`` writes (``decisions`` only when the focused read or the echo check ran)."""
 
     answer: str
     abstained: bool
@@ -110,7 +110,7 @@ def answer_steps(
     """
     k = deps.settings.evidence.focus if focus is None else focus
     use = focus_use or deps.settings.evidence.focus_use
-    first = focus_set(state, k, order or deps.settings.evidence.order) if k else []
+    first = focus_set(state, k) if k else []
     if not first:
         return (yield from _answer_all(state, deps, order, check_echo, ""))
     text, citations, why = yield from focused_first(state, deps, first)
@@ -127,7 +127,7 @@ def answer_steps(
     return {**update, "decisions": [*update.get("decisions", state.get("decisions", [])), decision]}
 
 
-def focus_set(state: AnswerState, k: int, order: EvidenceOrder) -> list[Evidence]:
+def focus_set(state: AnswerState, k: int) -> list[Evidence]:
     """Naive retrieval's best ``k`` passages (rank order), when the answer would otherwise see more.
 
     Empty when there is nothing to focus on: no retrieval, a Judge abstention, or no more
@@ -136,7 +136,7 @@ def focus_set(state: AnswerState, k: int, order: EvidenceOrder) -> list[Evidence
     route = state.get("route") or Route()
     if route.kind == "none" or judged_unanswerable(state):
         return []
-    evidence = arranged(shown_to_answer(state), state.get("floor", []), order)
+    evidence = shown_to_answer(state)
     by_id = {e.id: e for e in evidence}
     first = [by_id[i] for i in state.get("floor", []) if i in by_id][:k]
     return first if len(first) < len(evidence) else []
@@ -158,10 +158,15 @@ def focused_first(state: AnswerState, deps: Deps, first: list[Evidence]) -> Step
     except ParseError as exc:
         return "", [], degenerate(question, exc.raw) or "unparsable"
     text = shorten(question, reply.answer.strip())
-    why = degenerate(question, text) or (
-        "abstention" if is_abstention(text) else "echo" if echoes(question, text) else ""
-    )
+    why = no_answer(question, text, echo="echo")
     return ("", [], why) if why else (text, cite(reply.citations, text, first, question), "")
+
+
+def no_answer(question: str, text: str, echo: str) -> str:
+    """Why a reply is no real answer ("" when it is one): degenerate, an abstention, or ``echo``."""
+    return degenerate(question, text) or (
+        "abstention" if is_abstention(text) else echo if echoes(question, text) else ""
+    )
 
 
 def _answer_all(
@@ -239,11 +244,8 @@ def recheck_echo(
         reply: CitedAnswer = yield Ask(retry, CitedAnswer)
         text = shorten(question, reply.answer.strip())
         instruction = retry.user.splitlines()[-1].replace(first["answer"], "")
-        why = degenerate(question, text) or (
-            "abstention" if is_abstention(text)
-            else "echo again" if echoes(question, text)
-            else "instruction copy" if copies_prompt(text, instruction, n=4)
-            else None
+        why = no_answer(question, text, echo="echo again") or (
+            "instruction copy" if copies_prompt(text, instruction, n=4) else ""
         )
     except ParseError as exc:
         reply, text, why = CitedAnswer(answer=""), "", degenerate(question, exc.raw) or "unparsable"
