@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prereq import missing
 
 
 def _free_port() -> int:
@@ -46,7 +47,7 @@ def postgres_server() -> Iterator[str]:
     """DSN of a fresh Postgres cluster on 127.0.0.1 (trust auth, superuser ``postgres``), for the session."""
     bins = _bin_dir()
     if bins is None:
-        pytest.skip("Postgres server binaries not found; install them with: apt-get install -y postgresql")
+        missing("Postgres server binaries not found; install them with: apt-get install -y postgresql")
     as_postgres = os.geteuid() == 0
     root = Path(tempfile.mkdtemp(prefix="agentrag-pg-"))
     os.chmod(root, 0o755)

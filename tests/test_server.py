@@ -3,6 +3,7 @@
 import json
 
 from fastapi.testclient import TestClient
+from prereq import missing
 
 from agentrag.server.app import create_app
 
@@ -192,11 +193,10 @@ def test_docs_page_is_served_from_the_package_and_renders_offline(tmp_path):
     import time
 
     import httpx
-    import pytest
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("chromium is not installed")
+        missing("chromium is not installed")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prereq import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAPHS = {"answer": {"route", "retrieve", "judge", "refresh", "revise", "note", "answer"},
@@ -46,7 +47,7 @@ def free_port() -> int:
 def dev_server(tmp_path: Path):
     cli = langgraph_cli()
     if cli is None:
-        pytest.skip("langgraph-cli[inmem] is not installed: scripts/setup_langgraph_dev.sh or pip install 'agentrag[studio]'")
+        missing("langgraph-cli[inmem] is not installed: scripts/setup_langgraph_dev.sh or pip install 'agentrag[studio]'")
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false", "LANGCHAIN_TRACING_V2": "false",

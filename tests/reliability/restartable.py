@@ -20,6 +20,7 @@ import httpx
 import pytest
 from chromaserver import _chroma_cli, _free_port
 from pgserver import _bin_dir, _run
+from prereq import missing
 
 
 class ChromaProcess:
@@ -77,7 +78,7 @@ class PostgresCluster:
     def __init__(self) -> None:
         bins = _bin_dir()
         if bins is None:
-            pytest.skip("Postgres server binaries not found; install them with: apt-get install -y postgresql")
+            missing("Postgres server binaries not found; install them with: apt-get install -y postgresql")
         self.bins = bins
         self.as_postgres = os.geteuid() == 0
         self.root = Path(tempfile.mkdtemp(prefix="agentrag-pgfault-"))

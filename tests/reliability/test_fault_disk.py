@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from faulthelpers import FIRST, NS, SECOND, consistent, error_body, one_line_error, scripted_rag, state
+from prereq import missing
 
 from agentrag.errors import StoreUnavailableError
 from agentrag.ingest import documents_from, to_raw_items
@@ -25,14 +26,14 @@ SIZE = "32m"
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A fresh tmpfs of ``SIZE`` mounted under the test's folder; unmounted afterwards."""
     if os.geteuid() != 0:
-        pytest.skip("a full disk is simulated with a small tmpfs, and mounting one needs root (run as root)")
+        missing("a full disk is simulated with a small tmpfs, and mounting one needs root (run as root)")
     mnt = tmp_path / "small-disk"
     mnt.mkdir()
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={SIZE}", "tmpfs", str(mnt)], capture_output=True, text=True
     )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the container needs CAP_SYS_ADMIN")
+        missing(f"cannot mount a tmpfs here ({done.stderr.strip()}); the container needs CAP_SYS_ADMIN")
     try:
         yield mnt
     finally:
