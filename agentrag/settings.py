@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from agentrag.types import EvidenceOrder, FocusUse
+from agentrag.types import EvidenceOrder, FocusPick, FocusUse
 
 
 class _Strict(BaseModel):
@@ -233,6 +233,13 @@ class EvidenceConfig(_Strict):
         description="what a real answer of the focused read does: 'note' shows it, as a note, to the answer from all "
         "the evidence (which so always sees the raw top-k); 'answer' makes it the answer (fit split +0.049, but the "
         "answer then has not seen the whole top-k)",
+    )
+    focus_pick: FocusPick = Field(
+        "hop",
+        description="which passages the focused read sees: naive retrieval's best N-1 and the best new passage of a "
+        "second search for the question plus the best passage (hop: finds a bridge passage the question does not "
+        "name; HotpotQA fit split: both gold passages among the 3 read 0.48 -> 0.66, the read's own score 0.129 -> "
+        "0.154, the answer's 0.147 -> 0.159), or naive retrieval's top N (rank)",
     )
     order: EvidenceOrder = Field(
         "floor_first",

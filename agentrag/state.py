@@ -49,6 +49,8 @@ class AnswerState(TypedDict, total=False):
     max_rounds: int
     floor: list[str]
     """Evidence ids of naive retrieval's raw top-k for the question: never dropped."""
+    focus: list[str]
+    """Evidence ids the answer's focused first read sees (the retriever's pick; absent: the floor's top N)."""
     budget: dict[str, int]
     """The evidence token budget: ``budget_tokens``, ``floor_tokens``, ``added_tokens``, ``skipped``."""
     dropped: list[str]

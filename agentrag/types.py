@@ -17,8 +17,11 @@ LEVELS: tuple[Level, ...] = ("raw", "fact", "episode")
 EvidenceStatus = Literal["active", "revised", "retracted", "inferred"]
 RouteKind = Literal["none", "single", "iterative"]
 EvidenceOrder = Literal["floor_first", "floor_last"]
-FocusUse = Literal["answer", "note"]
 """The answer prompt's passage order (``Settings.evidence.order``, ``agentrag.agents.evidence.arranged``)."""
+FocusUse = Literal["answer", "note"]
+"""What the focused read's answer does (``Settings.evidence.focus_use``)."""
+FocusPick = Literal["rank", "hop"]
+"""How the focused read's passages are chosen (``Settings.evidence.focus_pick``)."""
 ShortText = Annotated[str, StringConstraints(max_length=120)]
 """A bounded string for model outputs (queries, names): grammar/guided decoding then cannot run away."""
 

@@ -49,6 +49,7 @@ def firing(records: Sequence[QuestionRecord]) -> dict[str, Any]:
         "sufficiency_outcomes": dict(Counter(str(d.get("outcome")) for d in suff)),
         "focus_outcomes": dict(Counter(str(d.get("outcome")) for r in records for d in r.decisions
                                        if d.get("kind") == "focus")),
+        "focus_hops": sum(1 for r in records for d in r.decisions if d.get("kind") == "focus" and d.get("hop")),
         "answer_checks": dict(Counter(str(d.get("outcome")) for r in records for d in r.decisions
                                       if d.get("kind") == "answer_check")),
         "decision_sources": dict(Counter(str(d.get("source")) for r in records for d in r.decisions)),
@@ -113,10 +114,11 @@ def section(summary: dict[str, Any]) -> list[str]:
             )
         focus = {m: f for m, f in rows.items() if f.get("focus_outcomes") or f.get("answer_checks")}
         if focus:
-            out += ["", "The answer node's own steps: the focused first read of the top passages (outcomes) and "
-                    "the echo check (`decisions.echo_retry`):", ""]
-            out += [f"- {m}: focused read {_kv(f.get('focus_outcomes', {}))}; echo check "
-                    f"{_kv(f.get('answer_checks', {}))}" for m, f in focus.items()]
+            out += ["", "The answer node's own steps: the focused first read (outcomes; how many reads saw a "
+                    "second-hop passage outside naive retrieval's top N) and the echo check "
+                    "(`decisions.echo_retry`):", ""]
+            out += [f"- {m}: focused read {_kv(f.get('focus_outcomes', {}))}, with a second-hop passage "
+                    f"{f.get('focus_hops', 0)}; echo check {_kv(f.get('answer_checks', {}))}" for m, f in focus.items()]
         out += ["", "Per question type (notes loop / revision / refresh / Judge abstain / focused answer):", ""]
         for m, f in rows.items():
             per = "; ".join(

@@ -43,7 +43,7 @@ from agentrag.agents.steps import node
 from agentrag.deps import Deps, deps_of
 from agentrag.retrying import LLM_RETRY, MEMORY_RETRY
 from agentrag.state import AnswerInput, AnswerOutput, AnswerState
-from agentrag.types import EvidenceOrder, FocusUse
+from agentrag.types import EvidenceOrder, FocusPick, FocusUse
 
 
 @dataclass(frozen=True)
@@ -64,17 +64,19 @@ class Parts:
     """A focused first read of naive retrieval's top N passages: None follows ``Settings.evidence.focus``, 0 is off."""
     focus_use: FocusUse | None = None
     """What the focused read's answer does ("answer" or "note"): None follows ``Settings.evidence.focus_use``."""
+    focus_pick: FocusPick | None = None
+    """Which passages the focused read sees ("hop" or "rank"): None follows ``Settings.evidence.focus_pick``."""
     echo_retry: bool | None = None
     """The Judge's answer check (an answer that only repeats the question is asked again): None follows
     ``Settings.decisions.echo_retry``; off whenever ``judge`` is."""
 
 
 def _retrieve(parts: Parts) -> Any:
-    if parts.derived is None:
+    if parts.derived is None and parts.focus is None and parts.focus_pick is None:
         return retrieve
 
     def retrieve_node(state: AnswerState, runtime: Runtime[Deps]) -> RetrieveUpdate:
-        return retrieve(state, runtime, derived=parts.derived)
+        return retrieve(state, runtime, derived=parts.derived, focus=parts.focus, focus_pick=parts.focus_pick)
 
     return retrieve_node
 

@@ -116,6 +116,7 @@ def answer_steps(
     text, citations, why = yield from focused_first(state, deps, first)
     decision: dict[str, object] = {
         "kind": "focus", "shown": len(first), "source": "rule", "use": use,
+        "hop": sum(e.id not in state.get("floor", [])[:k] for e in first),
         "outcome": f"no answer ({why})" if why else "answered", "answer": text,
     }
     if not why and use == "answer":
@@ -128,17 +129,18 @@ def answer_steps(
 
 
 def focus_set(state: AnswerState, k: int) -> list[Evidence]:
-    """Naive retrieval's best ``k`` passages (rank order), when the answer would otherwise see more.
+    """The retriever's pick for the focused read (else naive retrieval's best ``k``, in rank order).
 
-    Empty when there is nothing to focus on: no retrieval, a Judge abstention, or no more
-    evidence than ``k`` passages.
+    The pick (``state["focus"]``, ``Settings.evidence.focus_pick``) is naive retrieval's best
+    passage and the best of a second hop from it. Empty when there is nothing to focus on: no
+    retrieval, a Judge abstention, or no more evidence than the passages picked.
     """
     route = state.get("route") or Route()
     if route.kind == "none" or judged_unanswerable(state):
         return []
     evidence = shown_to_answer(state)
     by_id = {e.id: e for e in evidence}
-    first = [by_id[i] for i in state.get("floor", []) if i in by_id][:k]
+    first = [by_id[i] for i in state.get("focus") or state.get("floor", []) if i in by_id][:k]
     return first if len(first) < len(evidence) else []
 
 

@@ -8,6 +8,13 @@ episodes with the raw turns they came from, later rounds of the notes loop) is
 *added* in rank order while it fits a per-question token budget
 (``Settings.evidence.budget_tokens``); the budget and what was used are kept in
 the state so a run record can report them.
+
+The first round also picks the passages of the answer's focused first read
+(``focus``: N): with ``evidence.focus_pick: hop``, naive retrieval's best N-1 and the
+best new passage of a second search for the question plus the best passage. A
+multi-hop question names the first passage's entity, rarely the bridge one; the
+passage itself does (multi-hop dense retrieval's query expansion). A hop passage
+outside the floor is an addition like any other.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from langgraph.runtime import Runtime
 from agentrag.agents.evidence import add_hits, approx_tokens
 from agentrag.deps import Deps, deps_of
 from agentrag.memory.store import SearchFilters
+from agentrag.settings import EvidenceConfig
 from agentrag.state import AnswerState
-from agentrag.types import Evidence, Hit, Level, MemoryItem, Route
+from agentrag.types import Evidence, FocusPick, Hit, Level, MemoryItem, Route
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,16 @@ class RetrieveUpdate(TypedDict, total=False):
     round: int
     floor: list[str]
     budget: dict[str, int]
+    focus: list[str]
+
+
+def focus_size(cfg: EvidenceConfig, focus: int | None = None, pick: FocusPick | None = None) -> int:
+    """How many passages the focused read takes, when one of them comes from the second hop (else 0).
+
+    ``focus``/``pick`` override ``Settings.evidence.focus``/``focus_pick``.
+    """
+    k = cfg.focus if focus is None else focus
+    return k if k and k >= 2 and (pick or cfg.focus_pick) == "hop" else 0
 
 
 def time_window(hint: str | None) -> tuple[datetime, datetime] | None:
@@ -97,10 +115,17 @@ def with_sources(deps: Deps, namespace: str, hits: Sequence[Hit]) -> list[Hit]:
     return out
 
 
-def retrieve(state: AnswerState, runtime: Runtime[Deps], derived: bool | None = None) -> RetrieveUpdate:
+def retrieve(
+    state: AnswerState,
+    runtime: Runtime[Deps],
+    derived: bool | None = None,
+    focus: int | None = None,
+    focus_pick: FocusPick | None = None,
+) -> RetrieveUpdate:
     """Search memory: the raw top-k floor on the first round, then additions within the budget.
 
-    ``derived`` overrides ``Settings.evidence.derived_levels`` (the ablation methods use it).
+    ``derived`` overrides ``Settings.evidence.derived_levels``, ``focus``/``focus_pick`` the
+    focused read's size and pick (the ablation methods use them).
     """
     deps = deps_of(runtime)
     route = state.get("route") or Route()
@@ -129,7 +154,13 @@ def retrieve(state: AnswerState, runtime: Runtime[Deps], derived: bool | None = 
         pool = add_hits(pool, floor_hits)
         floor = [e.id for e in pool]
         budget["floor_tokens"] = sum(approx_tokens(e.text) for e in pool)
-    extra: list[Hit] = []
+    size = focus_size(deps.settings.evidence, focus, focus_pick) if floor_hits else 0
+    top = [h.item for h in floor_hits[: size - 1]] if size else []
+    hopped: list[Hit] = []
+    if top:  # the best passage's words make the query: the bridge shares them, not the question's
+        seen = {i.id for i in top}
+        hopped = [h for h in search(f"{question}\n{top[0].text}", ("raw",)) if h.item.id not in seen][:1]
+    extra: list[Hit] = list(hopped)  # first, so the budget takes it before sub-query finds
     for query in queries:
         lv = levels if not (first_round and query == question) else tuple(x for x in levels if x != "raw")
         if lv:
@@ -153,11 +184,16 @@ def retrieve(state: AnswerState, runtime: Runtime[Deps], derived: bool | None = 
     hits = floor_hits + [h for h in extra if h.item.id in known]  # this round's finds that are in the pool
     log.debug("round %d: %d floor hits, %d added, budget %s", state.get("round", 0) + 1, len(floor_hits), len(kept),
               budget)
-    return {
+    evidence = add_hits(pool, kept)
+    update: RetrieveUpdate = {
         "hits": hits,
-        "evidence": add_hits(pool, kept),
+        "evidence": evidence,
         "asked": asked + queries,
         "round": state.get("round", 0) + 1,
         "floor": floor,
         "budget": budget,
     }
+    if top:
+        ids = {e.item_id: e.id for e in evidence}
+        update["focus"] = [ids[i] for i in [*(i.id for i in top), *(h.item.id for h in hopped)] if i in ids]
+    return update

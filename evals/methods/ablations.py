@@ -67,3 +67,8 @@ def build_focus(options: MethodOptions) -> Graph:
 def build_no_focus(options: MethodOptions) -> Graph:
     """No focused first read (``evidence.focus: null``): one answer call over all the evidence."""
     return _build("agentrag_no_focus", focus=0)
+
+
+def build_focus_rank(options: MethodOptions) -> Graph:
+    """The focused read sees naive retrieval's top N (``evidence.focus_pick: rank``), no second-hop search."""
+    return _build("agentrag_focus_rank", focus_pick="rank")

@@ -70,6 +70,7 @@ def test_iterative_notes_stop_after_rejections(make_rag):
         notes={"max_rejections": 2, "max_steps": 9, "max_items": 99},
         max_rounds=9,
         retrieval={"top_k": 2},  # each note's query then finds passages the note has not seen
+        evidence={"focus_pick": "rank"},  # no second-hop passages: the notes alone find the new ones
     )
     rag.add(DOCS, namespace="ns", derive=False)
     out = rag._graph("answer").invoke(
@@ -92,6 +93,7 @@ def test_iterative_notes_stop_after_steps(make_rag):
         notes={"max_rejections": 9, "max_steps": 2, "max_items": 99},
         max_rounds=9,
         retrieval={"top_k": 2},
+        evidence={"focus_pick": "rank"},
     )
     rag.add(DOCS, namespace="ns", derive=False)
     a = rag.ask("Which band?", namespace="ns")
@@ -118,6 +120,7 @@ def test_iterative_notes_stop_after_unique_items(make_rag):
         notes={"max_rejections": 9, "max_steps": 9, "max_items": 5},
         max_rounds=9,
         retrieval={"top_k": 2},
+        evidence={"focus_pick": "rank"},
     )
     rag.add(DOCS, namespace="ns", derive=False)
     out = rag._graph("answer").invoke(
@@ -242,6 +245,7 @@ def test_abstains_when_model_says_it_does_not_know(make_rag):
         {
             "retriever/route": ROUTE_SINGLE,
             "judge/sufficient": YES,
+            "judge/relevant": YES,
             "answerer/cited": j({"answer": "I don't know", "citations": []}),
         }
     )

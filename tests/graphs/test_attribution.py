@@ -24,7 +24,8 @@ ANSWER = json.dumps({"answer": "self-care is important", "citations": [1]})
 
 
 def ask(make_rag, question: str, margin: float | None):
-    rag = make_rag({"answerer/cited": ANSWER, "judge/sufficient": "yes"}, decisions={"attribution_margin": margin})
+    replies = {"answerer/cited": ANSWER, "judge/sufficient": "yes", "judge/relevant": "yes"}  # the hop adds a turn
+    rag = make_rag(replies, decisions={"attribution_margin": margin})
     rag.add(TURNS, namespace="chat", derive=False)
     graph, config = rag._graph("answer"), {"configurable": {"thread_id": "t"}}
     graph.invoke({"question": question, "namespace": "chat"}, config, context=rag.deps)

@@ -3,9 +3,10 @@
 SmolLM2-135M reads a few passages better than many (HotpotQA fit split: naive top 3
 +0.046 over top 5; the gold paragraphs alone +0.103). On the scripted backend over real
 Chroma: with ``evidence.focus`` the first answer call shows exactly the floor's best N
-passages in rank order; a real answer is a note to the answer from all the evidence
-("note", the default) or the answer itself ("answer"); no answer falls back to everything;
-the ablation (``focus`` 0) answers in one call.
+passages in rank order (on this corpus the second hop's best is naive retrieval's second;
+``test_focus_hop`` has a bridge it finds); a real answer is a note to the answer from all
+the evidence ("note", the default) or the answer itself ("answer"); no answer falls back to
+everything; the ablation (``focus`` 0) answers in one call.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def test_a_real_answer_from_the_top_two_is_the_answer(make_rag):
     assert len(top) == 3 and shown(call) == top[:2], "exactly naive retrieval's best two, in rank order"
     assert out["answer"] == "Mercyful Fate" and out["stop_reason"] == "focus: answered from the top 2 passages"
     assert out["citations"][0].text == top[1]
-    assert focus_decisions(out) == [{"kind": "focus", "shown": 2, "source": "rule", "use": "answer",
+    assert focus_decisions(out) == [{"kind": "focus", "shown": 2, "source": "rule", "use": "answer", "hop": 0,
                                      "outcome": "answered", "answer": "Mercyful Fate"}]
 
 
