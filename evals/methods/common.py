@@ -14,6 +14,7 @@ from typing import Any, Literal, TypedDict
 
 from langgraph.runtime import Runtime
 
+from agentrag.agents.retriever import RetrieveUpdate, retrieve
 from agentrag.deps import Deps, deps_of
 from agentrag.state import AnswerState
 from agentrag.types import Level, Route, RouteKind
@@ -75,3 +76,12 @@ def fixed_route(kind: RouteKind, levels: tuple[Level, ...], reason: str, max_rou
         return {"route": route, "queries": [state["question"]], "round": 0, "max_rounds": rounds}
 
     return plan
+
+
+def plain_retrieve(state: AnswerState, runtime: Runtime[Deps]) -> RetrieveUpdate:
+    """The project's retrieve node without agentrag's second-hop search for the focused read.
+
+    The baselines read what their papers' retrieval shows (naive_rag: exactly the raw top-k);
+    the hop passage is part of agentrag, and measured by ``agentrag_focus_rank``.
+    """
+    return retrieve(state, runtime, focus=0)

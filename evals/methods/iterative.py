@@ -17,10 +17,10 @@ from langgraph.runtime import Runtime
 
 from agentrag.agents.answerer import AnswerUpdate, answer
 from agentrag.agents.notes import route_after_note, take_note
-from agentrag.agents.retriever import RetrieveUpdate, retrieve
+from agentrag.agents.retriever import RetrieveUpdate
 from agentrag.deps import Deps
 from agentrag.state import AnswerState
-from evals.methods.common import MethodOptions, MethodState, fixed_route
+from evals.methods.common import MethodOptions, MethodState, fixed_route, plain_retrieve
 
 
 class RoundUpdate(RetrieveUpdate):
@@ -30,8 +30,8 @@ class RoundUpdate(RetrieveUpdate):
 
 
 def retrieve_round(state: MethodState, runtime: Runtime[Deps]) -> RoundUpdate:
-    """The project's retrieve node, remembering which items this round returned."""
-    update = retrieve(state, runtime)
+    """The project's retrieve node (no second hop), remembering which items this round returned."""
+    update = plain_retrieve(state, runtime)
     return {**update, "current": [h.item.id for h in update["hits"]]}
 
 
@@ -88,7 +88,7 @@ def build_adaptive_note(options: MethodOptions) -> CompiledStateGraph[Any, Any, 
     """plan -> retrieve -> note -> (retrieve | answer), raw items only, no Judge."""
     g = StateGraph(MethodState, context_schema=Deps)
     g.add_node("plan", fixed_route("iterative", ("raw",), "adaptive-note over raw items"))
-    g.add_node("retrieve", retrieve)
+    g.add_node("retrieve", plain_retrieve)
     g.add_node("note", take_note)
     g.add_node("answer", answer)
     g.add_edge(START, "plan")

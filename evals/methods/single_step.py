@@ -1,7 +1,7 @@
 """One-shot methods: closed book, single-step RAG over raw items, and facts-only memory (mem0-like).
 
-``naive_rag`` and ``facts_only`` are the project's ``retrieve`` and ``answer``
-nodes on a fixed route; they differ only in the memory level searched.
+``naive_rag`` and ``facts_only`` are the project's ``retrieve`` (without agentrag's
+second hop) and ``answer`` nodes on a fixed route; they differ only in the memory level searched.
 ``closed_book`` answers with no passages through its own prompt file, because
 the answerer's prompt tells the model to rely on the passages alone.
 """
@@ -15,11 +15,10 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 
 from agentrag.agents.answerer import ABSTAIN_TEXT, AnswerUpdate, CitedAnswer, answer, is_abstention
-from agentrag.agents.retriever import retrieve
 from agentrag.deps import Deps, deps_of
 from agentrag.llm.structured import structured
 from agentrag.types import Level, Route
-from evals.methods.common import MethodOptions, MethodState, fixed_route
+from evals.methods.common import MethodOptions, MethodState, fixed_route, plain_retrieve
 
 
 class ClosedBookUpdate(AnswerUpdate):
@@ -52,7 +51,7 @@ def build_closed_book(options: MethodOptions) -> CompiledStateGraph[Any, Any, An
 def _one_step(name: str, levels: tuple[Level, ...]) -> CompiledStateGraph[Any, Any, Any, Any]:
     g = StateGraph(MethodState, context_schema=Deps)
     g.add_node("plan", fixed_route("single", levels, f"{name}: one search over {'+'.join(levels)}", max_rounds=1))
-    g.add_node("retrieve", retrieve)
+    g.add_node("retrieve", plain_retrieve)
     g.add_node("answer", answer)
     g.add_edge(START, "plan")
     g.add_edge("plan", "retrieve")
