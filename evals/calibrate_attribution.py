@@ -31,7 +31,10 @@ from evals.datasets import Dataset, load_dataset
 
 log = logging.getLogger(__name__)
 OUT = Path(__file__).parent / "calibration" / "attribution.json"
-MAX_OVER_ABSTENTION = 0.05
+MAX_OVER_ABSTENTION = 0.08
+"""Issue 9 allows over-abstention on answerable questions up to 0.1 in all; the rule may take 0.08 of it on
+the fit conversations, leaving 0.02 for the generator's own abstentions (0.0-0.02 on LoCoMo runs so far).
+It was 0.05 before 3 December: margin 0.25, 20% of the fit conversations' adversarial questions caught."""
 
 
 def margins(rag: AgentRAG, data: Dataset, samples: list[str], k: int) -> list[tuple[str, bool, float]]:

@@ -82,3 +82,14 @@ def test_names_and_leads():
     assert name == "Alice" and lead > 0.5
     plain = [MemoryItem.new(namespace="chat", level="raw", text="a race", source_id="d")]
     assert attribution_lead("What did Caroline realize?", plain, own) is None  # not a conversation
+
+
+def test_the_shipped_margin_is_the_calibrated_one(tmp_path):
+    """``python -m evals.calibrate_attribution`` writes the margin; the default must be what it wrote."""
+    from pathlib import Path
+
+    from agentrag.settings import load_settings
+
+    fitted = json.loads((Path(__file__).parents[2] / "evals" / "calibration" / "attribution.json").read_text())
+    assert load_settings(data_dir=tmp_path).decisions.attribution_margin == fitted["margin_above"]
+    assert fitted["fit"]["over_abstention"] <= fitted["max_over_abstention"] < 0.1
