@@ -110,12 +110,25 @@ def _cache_path(model_dir: Path) -> Path:
     return cache_root() / "onnx" / f"{model_dir.name}-{digest}.onnx"
 
 
+def import_onnxruntime() -> Any:
+    """onnxruntime, with its telemetry off unless the user set ``ORT_DISABLE_TELEMETRY`` themselves.
+
+    Since 1.29 the official Linux wheels send usage events to mobile.events.data.microsoft.com
+    from a background thread (the offline demo test saw its DNS lookups; ``CI`` set hides them).
+    ``disable_telemetry_events()`` does not stop them; the variable, read when the runtime
+    initialises, does. A memory library must reach nothing its user did not ask for.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
 class OnnxQueryEncoder:
     """One onnxruntime session of the pooled model, single-threaded (a question is too small to split)."""
 
     def __init__(self, graph: bytes | str, tokenizer: Any, max_length: int, threads: int = 1) -> None:
-        import onnxruntime as ort
-
+        ort = import_onnxruntime()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -153,7 +166,7 @@ def encoder_for(model: Any, model_dir: Path, torch_encode: Any) -> OnnxQueryEnco
 
 def _open(model: Any, model_dir: Path, torch_encode: Any) -> OnnxQueryEncoder | None:
     try:
-        import onnxruntime  # noqa: F401
+        import_onnxruntime()
     except ImportError:
         log.info("onnxruntime is not installed; questions are embedded with torch")
         return None
