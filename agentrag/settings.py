@@ -239,11 +239,10 @@ class EvidenceConfig(_Strict):
     )
     focus_pick: FocusPick = Field(
         "hop",
-        description="which passages the focused read sees: on an iterative route, naive retrieval's best N-1 and the "
-        "best new passage of a second search for the question plus the best passage (hop: finds a bridge passage the "
-        "question does not name; HotpotQA fit split: both gold passages among the 3 read 0.48 -> 0.66, the read's "
-        "own score 0.129 -> 0.154, the answer's 0.147 -> 0.159); on other routes, and with 'rank', naive "
-        "retrieval's top N",
+        description="which passages the focused read sees: naive retrieval's best N-1 and the best new passage of a "
+        "second search for the question plus the best passage (hop: finds a bridge passage the question does not "
+        "name; HotpotQA fit split: both gold passages among the 3 read 0.48 -> 0.66, the read's own score 0.129 -> "
+        "0.154, the answer's 0.147 -> 0.159), or naive retrieval's top N (rank)",
     )
     order: EvidenceOrder = Field(
         "floor_first",

@@ -10,12 +10,11 @@ episodes with the raw turns they came from, later rounds of the notes loop) is
 the state so a run record can report them.
 
 The first round also picks the passages of the answer's focused first read
-(``focus``: N): with ``evidence.focus_pick: hop`` and an iterative route (the router's
-multi-hop call), naive retrieval's best N-1 and the best new passage of a second
-search for the question plus the best passage. A multi-hop question names the first
-passage's entity, rarely the bridge one; the passage itself does (multi-hop dense
-retrieval's query expansion). A hop passage outside the floor is an addition like
-any other.
+(``focus``: N): with ``evidence.focus_pick: hop``, naive retrieval's best N-1 and the
+best new passage of a second search for the question plus the best passage. A
+multi-hop question names the first passage's entity, rarely the bridge one; the
+passage itself does (multi-hop dense retrieval's query expansion). A hop passage
+outside the floor is an addition like any other.
 """
 
 from __future__ import annotations
@@ -155,10 +154,7 @@ def retrieve(
         pool = add_hits(pool, floor_hits)
         floor = [e.id for e in pool]
         budget["floor_tokens"] = sum(approx_tokens(e.text) for e in pool)
-    # a hop is a multi-hop step: on a single-step route (most conversation questions) the best
-    # passage's neighbours displaced the third-ranked passage and cost accuracy (LoCoMo)
-    hop = floor_hits and route.kind == "iterative"
-    size = focus_size(deps.settings.evidence, focus, focus_pick) if hop else 0
+    size = focus_size(deps.settings.evidence, focus, focus_pick) if floor_hits else 0
     top = [h.item for h in floor_hits[: size - 1]] if size else []
     hopped: list[Hit] = []
     if top:  # the best passage's words make the query: the bridge shares them, not the question's

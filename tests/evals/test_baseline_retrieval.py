@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "graphs"))
-from test_focus_hop import BRIDGE, DOCS, QUESTION
+from test_focus_hop import BRIDGE, DOCS, QUESTION  # noqa: E402
 
-from agentrag.memory.store import SearchFilters
-from evals.methods import get_methods
-from evals.methods.common import MethodOptions
+from agentrag.memory.store import SearchFilters  # noqa: E402
+from evals.methods import get_methods  # noqa: E402
+from evals.methods.common import MethodOptions  # noqa: E402
 
 ANSWER = json.dumps({"answer": "Szeged", "citations": [1]})
 NOTE = json.dumps({"note": "Blue Harbor Records was founded by Ilse Varga [1].", "queries": [], "inferences": []})
@@ -30,7 +30,7 @@ NOTE = json.dumps({"note": "Blue Harbor Records was founded by Ilse Varga [1].",
 def test_only_agentrag_reads_the_second_hop(make_rag, name):
     rag = make_rag({"answerer/cited": ANSWER, "notes/update": NOTE, "notes/review": json.dumps({"better": False}),
                     "judge/sufficient": "yes", "judge/relevant": "yes", "retriever/route": json.dumps(
-                        {"kind": "iterative", "queries": [], "time": ""})},
+                        {"kind": "single", "queries": [], "time": ""})},
                    retrieval={"top_k": 3}, evidence={"focus": 2})
     rag.add(DOCS, namespace="ns", derive=False)
     top = [h.item.text for h in rag.memory.search("ns", QUESTION, k=3, filters=SearchFilters(levels=("raw",)),

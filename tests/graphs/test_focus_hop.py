@@ -4,9 +4,8 @@ A two-hop question names the first passage's entity (a record label) and asks ab
 another one (its founder's birthplace); naive retrieval ranks passages that share the
 question's words above the founder's own passage. The retriever's second search, for the
 question plus naive retrieval's best passage, finds it (``evidence.focus_pick: hop``,
-the default, on the router's iterative route): the focused read sees the best passage and
-the bridge, the final answer sees the bridge beside the whole raw top-k; ``rank`` and a
-single-step route show the top N as before.
+the default): the focused read sees the best passage and the bridge, the final answer
+sees the bridge beside the whole raw top-k, and ``rank`` shows the top N as before.
 Real Chroma and embedder, scripted generator.
 """
 
@@ -16,8 +15,6 @@ import json
 import re
 
 from test_escalation import naive_hits, replies
-
-ITERATIVE = json.dumps({"kind": "iterative", "queries": [], "time": ""})
 
 QUESTION = "In which city was the founder of Blue Harbor Records born?"
 LABEL = "Blue Harbor Records is an independent record label founded by Ilse Varga in 1994."
@@ -38,10 +35,9 @@ def shown(call) -> list[str]:
     return re.findall(r"^\[\d+\] (.+)$", str(call.messages[-1].content), flags=re.MULTILINE)
 
 
-def run(make_rag, route: str = ITERATIVE, **evidence: object):
+def run(make_rag, **evidence: object):
     calls = iter([FIRST, FINAL])
-    rag = make_rag({**replies("yes"), "retriever/route": route, "judge/relevant": "yes",
-                    "answerer/cited": lambda messages: next(calls)},
+    rag = make_rag({**replies("yes"), "judge/relevant": "yes", "answerer/cited": lambda messages: next(calls)},
                    {"judge/sufficient": 0.99}, retrieval={"top_k": 3}, evidence={"focus": 2, **evidence})
     rag.add(DOCS, namespace="ns", derive=False)
     graph, config = rag._graph("answer"), {"configurable": {"thread_id": "t"}}
@@ -74,15 +70,6 @@ def test_rank_pick_reads_the_top_n_and_adds_no_hop(make_rag):
     assert "focus" not in out
     [focus] = [d for d in out["decisions"] if d["kind"] == "focus"]
     assert focus["hop"] == 0
-
-
-def test_a_single_step_route_takes_no_hop(make_rag):
-    """The hop is a multi-hop step: on conversations (mostly single routes) it displaced better turns."""
-    rag, out = run(make_rag, route=json.dumps({"kind": "single", "queries": [], "time": ""}))
-    first, final = rag.llm.calls_for("answerer/cited")
-    top = [h.item.text for h in naive_hits(rag, QUESTION)]
-    assert out["route"].kind == "single"
-    assert shown(first) == top[:2] and BRIDGE not in shown(final) and "focus" not in out
 
 
 def test_default_pick_is_the_hop(tmp_path):
