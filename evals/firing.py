@@ -26,7 +26,7 @@ def _fired(r: QuestionRecord) -> dict[str, bool]:
         "refresh": bool(r.refreshed),
         "dropped": bool(r.dropped),
         "judge_abstained": r.stop_reason == "judge: answer not in memory",
-        "focused": any(d.get("kind") == "focus" and d.get("outcome") == "answered" for d in r.decisions),
+        "focused": any(d.get("kind") == "focus" and str(d.get("outcome")).startswith("answered") for d in r.decisions),
         "echo_replaced": any(d.get("kind") == "answer_check" and d.get("outcome") == "replaced" for d in r.decisions),
     }
 

@@ -17,9 +17,11 @@ def test_focus_outcomes_and_second_hop_reads_are_counted():
         record("2", {"kind": "focus", "outcome": "answered", "hop": 0}),
         record("3", {"kind": "focus", "outcome": "no answer (abstention)", "hop": 2}),
         record("4"),
+        record("5", {"kind": "focus", "outcome": "answered; used (the reply from all the evidence was no answer)"}),
     ]
     fired = firing(records)
-    assert fired["focus_outcomes"] == {"answered": 2, "no answer (abstention)": 1}
-    assert fired["counts"]["focused"] == 2
+    assert fired["focus_outcomes"] == {"answered": 2, "no answer (abstention)": 1,
+                                       "answered; used (the reply from all the evidence was no answer)": 1}
+    assert fired["counts"]["focused"] == 3
     assert fired["focus_hops"] == 2
     assert "with a second-hop passage 2;" in "\n".join(section({"methods": {"agentrag": {"firing": fired}}}))

@@ -117,3 +117,28 @@ def test_only_the_final_answer_is_streamed(make_rag):
         tokens = "".join(e.text for e in events if e.kind == "token")
         assert len(rag.llm.calls_for("answerer/cited")) == 2, streamed
         assert tokens == events[-1].data.text == "The Beginning", streamed
+
+
+LOOP = json.dumps({"answer": "the the the the the the the the the the the the the the", "citations": []})
+
+
+def test_a_looping_final_reply_gives_the_focused_answer_not_an_abstention(make_rag):
+    """The reply from all the evidence loops (twice: with the note and bare): the read's real answer stands."""
+    rag, out = ask_all(make_rag, [REAL, LOOP, LOOP])
+    assert len(rag.llm.calls_for("answerer/cited")) == 3
+    assert out["answer"] == "Mercyful Fate" and out["abstained"] is False and out["citations"]
+    assert out["stop_reason"] == "focus: the reply from all the evidence was no answer (answer: repetition)"
+    assert [d["outcome"] for d in focus_decisions(out)] == ["answered; used (the reply from all the evidence was no answer)"]
+
+
+def test_a_looping_final_reply_without_a_focused_answer_still_abstains(make_rag):
+    rag, out = ask_all(make_rag, [DONT_KNOW, LOOP])
+    assert out["abstained"] is True and out["stop_reason"] == "answer: repetition"
+
+
+def ask_all(make_rag, script: list[str]):
+    calls = iter(script)
+    rag = make_rag({**replies("yes"), "answerer/cited": lambda messages: next(calls)}, {"judge/sufficient": 0.99},
+                   evidence={"focus": 2})
+    rag.add(DOCS, namespace="ns", derive=False)
+    return rag, run(rag)
