@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "graphs"))
-from test_focus_hop import BRIDGE, DOCS, QUESTION  # noqa: E402
+from test_focus_hop import BRIDGE, DOCS, QUESTION
 
-from agentrag.memory.store import SearchFilters  # noqa: E402
-from evals.methods import get_methods  # noqa: E402
-from evals.methods.common import MethodOptions  # noqa: E402
+from agentrag.memory.store import SearchFilters
+from evals.methods import get_methods
+from evals.methods.common import MethodOptions
 
 ANSWER = json.dumps({"answer": "Szeged", "citations": [1]})
 NOTE = json.dumps({"note": "Blue Harbor Records was founded by Ilse Varga [1].", "queries": [], "inferences": []})

@@ -132,7 +132,7 @@ def test_a_looping_final_reply_gives_the_focused_answer_not_an_abstention(make_r
 
 
 def test_a_looping_final_reply_without_a_focused_answer_still_abstains(make_rag):
-    rag, out = ask_all(make_rag, [DONT_KNOW, LOOP])
+    _, out = ask_all(make_rag, [DONT_KNOW, LOOP])
     assert out["abstained"] is True and out["stop_reason"] == "answer: repetition"
 
 
