@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 9, 3 December (third session): the focused read's second hop (evidence.focus_pick: hop) and the
 # speaker-attribution margin refit at over-abstention <= 0.08 (python -m evals.calibrate_attribution).
-# Run at commit 39464ad (the code of f1405a0 behaves the same); replies are memoised across methods.
+# Run at commit 6885bff (the committed folders); replies are memoised across methods.
 source "$(dirname "$0")/i9-env.sh"
 COMMON=(--interleave --window 2048 --no-judge --reply-cache runs/i9-reply-cache.sqlite)
 CORE=naive_rag,full_context,adaptive_note,agentrag,agentrag_no_focus,agentrag_focus_rank,gold_context
