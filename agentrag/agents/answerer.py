@@ -140,9 +140,10 @@ def answer_steps(
 def focus_set(state: AnswerState, k: int) -> list[Evidence]:
     """The retriever's pick for the focused read (else naive retrieval's best ``k``, in rank order).
 
-    The pick (``state["focus"]``, ``Settings.evidence.focus_pick``) is naive retrieval's best
-    passage and the best of a second hop from it. Empty when there is nothing to focus on: no
-    retrieval, a Judge abstention, or no more evidence than the passages picked.
+    The pick (``state["focus"]``, ``Settings.evidence.focus_pick: hop``) is naive retrieval's best
+    ``k - 1`` passages and the best new passage of a second search from the best one. Empty when
+    there is nothing to focus on: no retrieval, a Judge abstention, or no more evidence than the
+    passages picked.
     """
     route = state.get("route") or Route()
     if route.kind == "none" or judged_unanswerable(state):

@@ -30,11 +30,12 @@ def _add(item: str, text: str, level: str = "fact") -> Change:
 
 
 class LedgerContractTests:
-    """Behaviour every ``Ledger`` backend must show (see ``agentrag/ledger/base.py``)."""
+    """Behaviour every ``Ledger`` backend must show (see ``agentrag/ledger/base.py``).
 
-    @pytest.fixture
-    def ledger_factory(self) -> LedgerFactory:
-        raise NotImplementedError("a subclass provides ledger_factory: new handles on one shared store")
+    A backend's test class subclasses this and provides the ``ledger_factory`` fixture (a
+    ``LedgerFactory``: new handles on one shared store); without it pytest reports the fixture
+    as not found, so a backend cannot pass the contract by forgetting it.
+    """
 
     @pytest.fixture
     def handles(self, ledger_factory: LedgerFactory) -> Iterator[Callable[[], Ledger]]:

@@ -40,11 +40,12 @@ class FakeClock:
 
 
 class QueueContractTests:
-    """Behaviour every ``JobQueue`` backend must show (see ``agentrag/ledger/queue_base.py``)."""
+    """Behaviour every ``JobQueue`` backend must show (see ``agentrag/ledger/queue_base.py``).
 
-    @pytest.fixture
-    def queue_factory(self) -> QueueFactory:
-        raise NotImplementedError("a subclass provides queue_factory: new handles on one shared store")
+    A backend's test class subclasses this and provides the ``queue_factory`` fixture (a
+    ``QueueFactory``: new handles on one shared store); without it pytest reports the fixture
+    as not found, so a backend cannot pass the contract by forgetting it.
+    """
 
     @pytest.fixture
     def clock(self) -> FakeClock:

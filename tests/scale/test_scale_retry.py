@@ -6,6 +6,7 @@ import json
 
 import httpx
 import openai
+import psycopg
 import pytest
 
 from agentrag.errors import BackendError, ConflictError, MemoryStoreError, ParseError
@@ -47,7 +48,6 @@ def test_only_transient_failures_are_retried(exc: BaseException, expected: bool)
 
 
 def test_postgres_connection_loss_is_transient() -> None:
-    psycopg = pytest.importorskip("psycopg")
     assert transient(_wrapped(psycopg.OperationalError("server closed the connection"), MemoryStoreError))
 
 
