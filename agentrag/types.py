@@ -16,7 +16,7 @@ Level = Literal["raw", "fact", "episode"]
 LEVELS: tuple[Level, ...] = ("raw", "fact", "episode")
 EvidenceStatus = Literal["active", "revised", "retracted", "inferred"]
 RouteKind = Literal["none", "single", "iterative"]
-EvidenceOrder = Literal["floor_first", "floor_last"]
+EvidenceOrder = Literal["floor_first", "floor_last", "focus_last"]
 """The answer prompt's passage order (``Settings.evidence.order``, ``agentrag.agents.evidence.arranged``)."""
 FocusUse = Literal["answer", "note"]
 """What the focused read's answer does (``Settings.evidence.focus_use``)."""

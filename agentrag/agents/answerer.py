@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import NotRequired, TypedDict
 
 from langgraph.runtime import Runtime
@@ -126,7 +127,7 @@ def answer_steps(
         return {"answer": text, "abstained": False, "citations": citations, "stop_reason": stop,
                 "decisions": [*state.get("decisions", []), decision]}
     hint = "" if why else f"The best {len(first)} passages alone answer: {text}"
-    update = yield from _answer_all(state, deps, order, check_echo, hint)
+    update = yield from _answer_all(state, deps, order, check_echo, hint, [] if why else [e.id for e in first])
     if not why and update["abstained"] and update["stop_reason"].startswith(NO_ANSWER_STOP):
         # the reply from everything was a loop or the schema copied, not an "I don't know": the
         # focused read's real answer is better than an abstention nobody chose (HotpotQA fit split:
@@ -182,11 +183,15 @@ def no_answer(question: str, text: str, echo: str) -> str:
 
 
 def _answer_all(
-    state: AnswerState, deps: Deps, order: EvidenceOrder | None, check_echo: bool | None, hint: str
+    state: AnswerState, deps: Deps, order: EvidenceOrder | None, check_echo: bool | None, hint: str,
+    focus: Sequence[str] = (),
 ) -> Steps[AnswerUpdate]:
-    """The answer from everything the answer sees (``hint``: the focused read's answer, shown as a note)."""
+    """The answer from everything the answer sees.
+
+    ``hint`` is the focused read's answer, shown as a note, and ``focus`` the ids of the passages it came from.
+    """
     route = state.get("route") or Route()
-    evidence = arranged(shown_to_answer(state), state.get("floor", []), order or deps.settings.evidence.order)
+    evidence = arranged(shown_to_answer(state), state.get("floor", []), order or deps.settings.evidence.order, focus)
     stop = state.get("stop_reason") or _stop_reason(state)
     if route.kind != "none" and not evidence:
         return {"answer": ABSTAIN_TEXT, "abstained": True, "citations": [], "stop_reason": stop}

@@ -75,7 +75,9 @@ def shown_to_answer(state: AnswerState) -> list[Evidence]:
     return [e for e in usable(state.get("evidence", [])) if e.id not in dropped or e.id in floor]
 
 
-def arranged(shown: Sequence[Evidence], floor: Sequence[str], order: EvidenceOrder = "floor_first") -> list[Evidence]:
+def arranged(
+    shown: Sequence[Evidence], floor: Sequence[str], order: EvidenceOrder = "floor_first", focus: Sequence[str] = ()
+) -> list[Evidence]:
     """The answer prompt's passage order (``Settings.evidence.order``).
 
     ``floor_first`` (the default) shows naive retrieval's raw top-k in rank order,
@@ -85,9 +87,14 @@ def arranged(shown: Sequence[Evidence], floor: Sequence[str], order: EvidenceOrd
     entity probe's passage becoming the answer; it raised agentrag on the HotpotQA
     fit split (0.131 -> 0.149) but not on 40 fresh dev questions (-0.004) nor on
     any report set, so it is an option, not the default (``evals/reports/README.md``).
+    ``focus_last`` keeps every passage but moves the focused read's passages (``focus``)
+    to the end, next to the question and the note that gives their answer.
     """
-    if order == "floor_first":
+    if order == "floor_first" or (order == "focus_last" and not focus):
         return list(shown)
+    if order == "focus_last":
+        picked = [e for i in focus for e in shown if e.id == i]
+        return [e for e in shown if e.id not in set(focus)] + picked
     keep = set(floor)
     return [e for e in shown if e.id not in keep] + [e for e in shown if e.id in keep]
 

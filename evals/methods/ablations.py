@@ -54,6 +54,11 @@ def build_floor_last(options: MethodOptions) -> Graph:
     return _build("agentrag_floor_last", order="floor_last")
 
 
+def build_focus_last(options: MethodOptions) -> Graph:
+    """Every passage, the focused read's last, next to the question and its note (``evidence.order: focus_last``)."""
+    return _build("agentrag_focus_last", order="focus_last")
+
+
 def build_echo_retry(options: MethodOptions) -> Graph:
     """The Judge's answer check forced on: an answer that only repeats the question's names is asked again."""
     return _build("agentrag_echo_retry", echo_retry=True)

@@ -76,3 +76,12 @@ def test_default_pick_is_the_hop(tmp_path):
     from agentrag.settings import load_settings
 
     assert load_settings(data_dir=tmp_path).evidence.focus_pick == "hop"
+
+
+def test_focus_last_keeps_every_passage_and_ends_with_the_focused_ones(make_rag):
+    rag, _ = run(make_rag, order="focus_last")
+    _, final = rag.llm.calls_for("answerer/cited")
+    top = [h.item.text for h in naive_hits(rag, QUESTION)]
+    assert shown(final)[-2:] == [LABEL, BRIDGE], "the focused read's passages sit next to the question and note"
+    assert set(top) <= set(shown(final)), "the answer still sees the whole raw top-k"
+    assert len(shown(final)) == len(set(shown(final))), "no passage shown twice"
