@@ -80,15 +80,17 @@ def arranged(
 ) -> list[Evidence]:
     """The answer prompt's passage order (``Settings.evidence.order``).
 
-    ``floor_first`` (the default) shows naive retrieval's raw top-k in rank order,
+    ``floor_first`` shows naive retrieval's raw top-k in rank order,
     then the additions, which therefore sit next to the question. ``floor_last``
     puts the additions first so that the end of the prompt, where a small model
     leans hardest, is exactly what plain retrieval shows. It was meant to stop an
     entity probe's passage becoming the answer; it raised agentrag on the HotpotQA
     fit split (0.131 -> 0.149) but not on 40 fresh dev questions (-0.004) nor on
     any report set, so it is an option, not the default (``evals/reports/README.md``).
-    ``focus_last`` keeps every passage but moves the focused read's passages (``focus``)
-    to the end, next to the question and the note that gives their answer.
+    ``focus_last`` (the default) keeps every passage but moves the focused read's passages
+    (``focus``) to the end, next to the question and the note that gives their answer: a
+    small model leans on the end of its prompt, and there the note and the passages it
+    rests on now agree. Without a focused answer it is ``floor_first``.
     """
     if order == "floor_first" or (order == "focus_last" and not focus):
         return list(shown)

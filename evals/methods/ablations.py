@@ -54,9 +54,9 @@ def build_floor_last(options: MethodOptions) -> Graph:
     return _build("agentrag_floor_last", order="floor_last")
 
 
-def build_focus_last(options: MethodOptions) -> Graph:
-    """Every passage, the focused read's last, next to the question and its note (``evidence.order: focus_last``)."""
-    return _build("agentrag_focus_last", order="focus_last")
+def build_floor_first(options: MethodOptions) -> Graph:
+    """The previous answer prompt order: the raw top-k first, additions after it (``evidence.order: floor_first``)."""
+    return _build("agentrag_floor_first", order="floor_first")
 
 
 def build_echo_retry(options: MethodOptions) -> Graph:

@@ -158,11 +158,17 @@ def sub_query_run(make_rag, **settings) -> tuple[list[str], list[str]]:
     return prompt_passages(rag), [h.item.text for h in naive_hits(rag, QUESTION)]
 
 
-def test_answer_prompt_starts_with_naive_top_k_in_rank_order_by_default(make_rag):
-    shown, naive = sub_query_run(make_rag)
+def test_floor_first_order_starts_with_naive_top_k_in_rank_order(make_rag):
+    shown, naive = sub_query_run(make_rag, evidence={"order": "floor_first"})
     assert len(naive) == 2 and len(shown) > 2, "the sub-queries added passages"
     assert shown[:2] == naive, "naive retrieval's top-k comes first, in its rank order"
     assert not set(shown[2:]) & set(naive)
+
+
+def test_default_order_shows_naive_top_k_and_the_additions_once_each(make_rag):
+    shown, naive = sub_query_run(make_rag)
+    assert len(shown) > 2 and set(naive) <= set(shown), "the answer sees naive retrieval's whole top-k"
+    assert len(shown) == len(set(shown))
 
 
 def test_floor_last_order_puts_naive_top_k_next_to_the_question(make_rag):
