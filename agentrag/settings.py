@@ -179,10 +179,12 @@ class DecisionsConfig(_Strict):
     ``attribution_margin`` needs no generator: it is fit by ``python -m evals.calibrate_attribution``
     on six LoCoMo dev conversations (``evals/calibration/attribution.json``) as the smallest margin
     that keeps over-abstention on their answerable single-speaker questions at or under 0.08 (issue
-    9 allows 0.1 in all; 0.02 is left for the generator's own abstentions). At 0.1818, 7.9% of those
-    and 30% of the adversarial ones abstain (held-out conv-26, measured after the fit: 8.0% and 46%;
-    the previous margin 0.25, fit at 0.05, gave 3.7% and 20%, held-out 4.0% and 24%); questions with
-    fewer than two content words are not judged.
+    9 allows 0.1 in all; 0.02 is left for the generator's own abstentions). With the other side
+    searched without the name and turns addressing the listener left out (``agents.attribution``),
+    the margin is 0: any lead abstains, and 6.1% of those and 44% of the adversarial ones abstain
+    (held-out conv-26, measured after the fit: 4.0% and 46%). Before (hits only, every turn), the
+    margin was 0.1818 with 7.9% and 30% (held-out 8.0% and 46%); questions with fewer than two
+    content words are not judged.
     """
 
     top_logprobs: int = Field(20, ge=1, le=20, description="alternatives asked for at the first reply token")
@@ -201,7 +203,7 @@ class DecisionsConfig(_Strict):
         None, ge=0.0, le=1.0, description="abstain when P(the passages hold the answer) is under this; None: never"
     )
     attribution_margin: float | None = Field(
-        0.1818, ge=0.0, le=1.0,
+        0.0, ge=0.0, le=1.0,
         description="abstain when the question names one speaker and other speakers' turns cover its words by "
         "more than this (share of content words) over the named speaker's best turn; None: never",
     )

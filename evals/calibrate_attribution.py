@@ -44,7 +44,7 @@ def margins(rag: AgentRAG, data: Dataset, samples: list[str], k: int) -> list[tu
         build_memory(rag, "locomo", data.samples[sid], "raw")
         ns = namespace_for("locomo", sid, "raw")
 
-        def own_turns(speaker: str, query: str, ns: str = ns) -> list[MemoryItem]:
+        def own_turns(speaker: str | None, query: str, ns: str = ns) -> list[MemoryItem]:
             f = SearchFilters(levels=("raw",), speaker=speaker)
             return [h.item for h in rag.memory.search(ns, query, k=ATTRIBUTION_K, filters=f)]
 

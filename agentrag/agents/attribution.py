@@ -8,9 +8,17 @@ LoCoMo's unanswerable category is built exactly this way, and a 135M generator c
 notice it (its P("the passages hold the answer") did not separate the two kinds, see
 ``Settings.decisions``). This check needs no generator: it searches the named speaker's
 own turns, compares how much of the question's content the best own turn and the best
-other-speaker turn among the retrieved hits cover, and abstains when the other side
-leads by more than a margin fit on dev conversations (``python -m evals.calibrate_attribution``;
-the value and the rates it gave are in ``evals/calibration/attribution.json``).
+other-speaker turn cover, and abstains when the other side leads by more than a margin fit
+on dev conversations (``python -m evals.calibrate_attribution``; the value and the rates it
+gave are in ``evals/calibration/attribution.json``).
+
+The other side is every other speaker's turn among the retrieved hits and among a second
+search for the question without the name (the hits lean towards the named speaker: the
+name is a query word), except turns that address the listener more than they speak for
+the speaker ("Love the tattoo, did you just get it?" is about the named speaker's event,
+not the asker's). On the six LoCoMo fit conversations these two changes raised the
+adversarial questions caught from 0.302 to 0.443 and lowered over-abstention from 0.079
+to 0.061 (single-speaker questions, 3 December, fourth session).
 """
 
 from __future__ import annotations
@@ -21,8 +29,12 @@ from collections.abc import Callable, Iterable, Sequence
 from agentrag.routing.features import content_words, entity_spans
 from agentrag.types import MemoryItem
 
-SpeakerSearch = Callable[[str, str], Sequence[MemoryItem]]
-"""``(speaker, query) -> that speaker's raw turns best matching the query`` (empty: not a speaker)."""
+SpeakerSearch = Callable[[str | None, str], Sequence[MemoryItem]]
+"""``(speaker, query) -> that speaker's raw turns best matching the query`` (empty: not a speaker;
+speaker None: every speaker's turns)."""
+
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|my|me|mine|myself)\b", re.IGNORECASE)
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|you're|you've|yourself)\b", re.IGNORECASE)
 
 MAX_NAMES = 3
 """Capitalised words of a question tried as speaker names (each costs one filtered search)."""
@@ -68,6 +80,11 @@ def support(want: set[str], texts: Iterable[str], drop: Iterable[str]) -> float:
     return max((len(want & stems(t, drop)) / len(want) for t in texts), default=0.0)
 
 
+def speaks_for_self(text: str) -> bool:
+    """Whether a turn says at least as much about its speaker ("I", "my") as about the listener ("you")."""
+    return len(_SECOND_PERSON.findall(text)) <= len(_FIRST_PERSON.findall(text))
+
+
 def attribution_lead(question: str, hits: Sequence[MemoryItem], own_turns: SpeakerSearch) -> tuple[str, float] | None:
     """(named speaker, how far other speakers' best turn leads the speaker's own best turn).
 
@@ -89,5 +106,6 @@ def attribution_lead(question: str, hits: Sequence[MemoryItem], own_turns: Speak
     want = stems(question, drop)
     if len(want) < MIN_STEMS:
         return None
-    other = [i.text for i in turns if i.speaker != name]
+    elsewhere = [i for i in own_turns(None, without_name(question, name)) if i.level == "raw" and i.speaker]
+    other = [i.text for i in [*turns, *elsewhere] if i.speaker != name and speaks_for_self(i.text)]
     return name, support(want, other, drop) - support(want, [i.text for i in own], drop)

@@ -35,7 +35,8 @@ from agentrag.types import Conflict, Evidence, MemoryItem, Verdict
 log = logging.getLogger(__name__)
 
 ATTRIBUTION_K = 5
-"""The named speaker's own turns searched for the attribution check (as many as the first retrieval's top-k)."""
+"""Turns searched for the attribution check, the named speaker's own and, without the name, everyone's
+(as many as the first retrieval's top-k)."""
 
 Outcome = Literal["sufficient", "insufficient", "low confidence", "unparsable", "abstain"]
 
@@ -124,14 +125,14 @@ def attribution(question: str, state: AnswerState, deps: Deps) -> dict[str, obje
     """An "abstain" decision when the retrieved turns put the question's event on another speaker.
 
     Checked once per run, on the first look at the evidence; needs no generator call,
-    only one filtered search per name the question holds.
+    only one filtered search per name the question holds and one search without the name.
     """
     cfg = deps.settings.decisions
     if cfg.attribution_margin is None or any(d.get("kind") == "attribution" for d in state.get("decisions", [])):
         return None
     ns = state["namespace"]
 
-    def own_turns(speaker: str, query: str) -> list[MemoryItem]:
+    def own_turns(speaker: str | None, query: str) -> list[MemoryItem]:
         hits = deps.memory.search(ns, query, k=ATTRIBUTION_K, filters=SearchFilters(levels=("raw",), speaker=speaker))
         return [h.item for h in hits]
 

@@ -93,3 +93,40 @@ def test_the_shipped_margin_is_the_calibrated_one(tmp_path):
     fitted = json.loads((Path(__file__).parents[2] / "evals" / "calibration" / "attribution.json").read_text())
     assert load_settings(data_dir=tmp_path).decisions.attribution_margin == fitted["margin_above"]
     assert fitted["fit"]["over_abstention"] <= fitted["max_over_abstention"] < 0.1
+
+
+def test_a_turn_asking_the_named_speaker_about_the_event_is_not_the_asker_s_event():
+    """"Love the tattoo, did you just get it?" is Jon's tattoo, not Gina's (LoCoMo conv-30, a fit question)."""
+    turns = [turn("Gina", "Love the tattoo, did you just get it? You look great with it."),
+             turn("Jon", "Thanks! It means a lot to me.")]
+
+    def own(speaker: str | None, query: str) -> list[MemoryItem]:
+        return [t for t in turns if speaker is None or t.speaker == speaker]
+
+    name, lead = attribution_lead("When did Jon get his tattoo?", turns, own)
+    assert name == "Jon" and lead <= 0
+    said = [turn("Gina", "I just got my first tattoo yesterday!"), turns[1]]
+
+    def own_said(speaker: str | None, query: str) -> list[MemoryItem]:
+        return [t for t in said if speaker is None or t.speaker == speaker]
+
+    name, lead = attribution_lead("When did Jon get his tattoo?", said, own_said)
+    assert name == "Jon" and lead > 0
+
+
+def test_the_other_side_is_also_searched_without_the_name():
+    """The question's name pulls the hits to the named speaker's turns; the other speaker's event is found anyway."""
+    turns = [turn(t["speaker"], t["content"]) for t in TURNS]
+    caroline_only = [t for t in turns if t.speaker == "Caroline"]
+
+    def search(speaker: str | None, query: str) -> list[MemoryItem]:
+        return [t for t in turns if speaker is None or t.speaker == speaker]
+
+    name, lead = attribution_lead("What did Caroline realize after her charity race?", caroline_only, search)
+    assert name == "Caroline" and lead > 0.5
+
+    def named_only(speaker: str | None, query: str) -> list[MemoryItem]:
+        return [] if speaker is None else search(speaker, query)
+
+    _, lead = attribution_lead("What did Caroline realize after her charity race?", caroline_only, named_only)
+    assert lead <= 0
