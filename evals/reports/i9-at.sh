@@ -12,3 +12,11 @@ $PY -m evals run --dataset locomo --path $LO --samples conv-26 --per-category 12
 $PY -m evals run --dataset locomo --path $LO --samples conv-26 --per-category 12 \
     --methods naive_rag,full_context,adaptive_note,agentrag,closed_book,iter_retgen,agentrag_no_judge,agentrag_no_focus \
     "${COMMON[@]}" --out $OUT
+# the ablations at the same commit on the same build (naive_rag and agentrag again for pairing; cached)
+ABL=naive_rag,agentrag,agentrag_no_revision,agentrag_fixed_route,agentrag_notes,agentrag_focus_rank,agentrag_focus_answer,agentrag_floor_first
+$PY -m evals run --dataset locomo --path $LO --samples conv-26 --per-category 12 --methods $ABL "${COMMON[@]}" \
+    --out runs/i9-at-abl-locomo-conv26-60
+# does the HotpotQA bar survive this build? naive_rag and agentrag on the 160 report questions
+for span in "--limit 40:40" "--offset 90 --limit 120:91-210"; do
+  $PY -m evals run --dataset hotpotqa --path $HP ${span%%:*} --methods naive_rag,agentrag "${COMMON[@]}" --out runs/i9-at-hotpotqa-${span##*:}
+done
