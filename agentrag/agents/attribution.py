@@ -18,7 +18,7 @@ name is a query word), except turns that address the listener more than they spe
 the speaker ("Love the tattoo, did you just get it?" is about the named speaker's event,
 not the asker's). On the six LoCoMo fit conversations these two changes raised the
 adversarial questions caught from 0.302 to 0.443 and lowered over-abstention from 0.079
-to 0.061 (single-speaker questions, 3 December, fourth session).
+to 0.061 (single-speaker questions, 3 December, fifth session).
 """
 
 from __future__ import annotations

@@ -132,11 +132,11 @@ def attribution(question: str, state: AnswerState, deps: Deps) -> dict[str, obje
         return None
     ns = state["namespace"]
 
-    def own_turns(speaker: str | None, query: str) -> list[MemoryItem]:
+    def speaker_turns(speaker: str | None, query: str) -> list[MemoryItem]:
         hits = deps.memory.search(ns, query, k=ATTRIBUTION_K, filters=SearchFilters(levels=("raw",), speaker=speaker))
         return [h.item for h in hits]
 
-    found = attribution_lead(question, [h.item for h in state.get("hits", [])], own_turns)
+    found = attribution_lead(question, [h.item for h in state.get("hits", [])], speaker_turns)
     if found is None or found[1] <= cfg.attribution_margin:
         return None
     return {"kind": "attribution", "p_yes": None, "source": "speakers", "threshold": cfg.attribution_margin,
